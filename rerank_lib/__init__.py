@@ -1,0 +1,8 @@
+"""rerank_lib: train, evaluate and ship cross-encoder rerankers on top of transformers."""
+
+__version__ = "0.1.0"
+
+from rerank_lib.model import CrossEncoder  # noqa: E402
+from rerank_lib.training import CrossEncoderTrainer, CrossEncoderTrainingArguments  # noqa: E402
+
+__all__ = ["CrossEncoder", "CrossEncoderTrainer", "CrossEncoderTrainingArguments", "__version__"]

@@ -1,0 +1,359 @@
+"""The CrossEncoder: a transformers sequence classifier that scores (query, passage) pairs.
+
+Model files are plain Hugging Face sequence-classification folders with the activation recorded in
+``config.json["sentence_transformers"]`` so that sentence-transformers and this library load each other's models.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig
+
+from rerank_lib import __version__
+from rerank_lib.activation import activation_from_path, activation_to_path, default_activation
+from rerank_lib.errors import ModelLoadError
+
+logger = logging.getLogger(__name__)
+
+Pair = tuple[str, str] | list[str]
+ST_CONFIG_KEY = "sentence_transformers"
+ST_CONFIG_FILE = "config_sentence_transformers.json"
+MODEL_CARD_FILE = "README.md"
+
+
+def _is_sequence_classifier(config: PretrainedConfig) -> bool:
+    return any(arch.endswith("ForSequenceClassification") for arch in (config.architectures or []))
+
+
+def _default_device() -> str:
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _read_st_activation_path(model_dir: Path, config: PretrainedConfig) -> str | None:
+    """The activation import path saved by us or by sentence-transformers (old and >= 5.4 layouts)."""
+    st_section = getattr(config, ST_CONFIG_KEY, None)
+    if isinstance(st_section, dict) and st_section.get("activation_fn"):
+        return str(st_section["activation_fn"])
+    st_file = model_dir / ST_CONFIG_FILE
+    if st_file.is_file():
+        try:
+            data = json.loads(st_file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            return None
+        for key in ("activation_fn", "default_activation_function"):
+            if isinstance(data.get(key), str):
+                return data[key]
+        nested = data.get("model_kwargs") or {}
+        if isinstance(nested, dict) and isinstance(nested.get("activation_fn"), str):
+            return nested["activation_fn"]
+    return None
+
+
+class CrossEncoder(nn.Module):
+    """Scores text pairs jointly with one transformer; the standard reranker after a fast first stage.
+
+    Args:
+        model_name_or_path: a local folder or a Hugging Face Hub id.
+        num_labels: outputs of the scoring head. Default: the checkpoint's value for a sequence classifier,
+            otherwise 1 (a new, untrained head is created).
+        max_length: maximum tokens per pair. Default: the smaller of the tokenizer's limit and the model's
+            position embeddings.
+        activation_fn: applied to logits in ``predict``. Default: the saved one, else Sigmoid for 1 label and
+            Identity otherwise.
+        trust_remote_code: allow custom model code and activation functions outside ``torch``.
+        allow_pickle: allow loading ``pytorch_model.bin`` (pickle) weights; off by default for safety.
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str | os.PathLike,
+        num_labels: int | None = None,
+        max_length: int | None = None,
+        activation_fn: nn.Module | None = None,
+        device: str | None = None,
+        cache_dir: str | None = None,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        token: str | None = None,
+        allow_pickle: bool = False,
+        model_kwargs: dict[str, Any] | None = None,
+        tokenizer_kwargs: dict[str, Any] | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        source = str(model_name_or_path)
+        hub_kwargs = {
+            "cache_dir": cache_dir,
+            "revision": revision,
+            "local_files_only": local_files_only,
+            "token": token,
+            "trust_remote_code": trust_remote_code,
+        }
+        local_dir = Path(source)
+        if local_dir.exists() and not local_dir.is_dir():
+            raise ModelLoadError(f"Model path {source} is a file; expected a model folder.")
+        if local_dir.is_dir() and not (local_dir / "config.json").is_file():
+            raise ModelLoadError(f"Model folder {source} has no config.json; is it a saved model?")
+
+        config = AutoConfig.from_pretrained(source, **hub_kwargs, **(config_kwargs or {}))
+        is_classifier = _is_sequence_classifier(config)
+        if num_labels is None:
+            num_labels = config.num_labels if is_classifier else 1
+        if num_labels != config.num_labels or not is_classifier:
+            config.num_labels = num_labels
+        self.model = self._load_weights(source, config, hub_kwargs, allow_pickle, model_kwargs or {})
+        self.tokenizer = AutoTokenizer.from_pretrained(source, **hub_kwargs, **(tokenizer_kwargs or {}))
+        self.max_length = self._resolve_max_length(max_length)
+        self.model_name_or_path = source
+        self.trust_remote_code = trust_remote_code
+
+        saved_path = _read_st_activation_path(local_dir, config) if local_dir.is_dir() else None
+        if saved_path is None and not local_dir.is_dir():
+            saved_path = self._read_hub_st_activation(source, config, hub_kwargs)
+        if activation_fn is not None:
+            self.activation_fn = activation_fn
+        elif saved_path is not None:
+            self.activation_fn = activation_from_path(saved_path, num_labels, trust_remote_code)
+        else:
+            self.activation_fn = default_activation(num_labels)
+
+        # A trained cross-encoder keeps its card when saved untouched; a base model's card describes another model.
+        card = local_dir / MODEL_CARD_FILE
+        keep_card = is_classifier and card.is_file()
+        self.model_card_text: str | None = card.read_text(encoding="utf-8") if keep_card else None
+        self.to(device or _default_device())
+
+    # ----- loading -----
+    @staticmethod
+    def _load_weights(
+        source: str,
+        config: PretrainedConfig,
+        hub_kwargs: dict[str, Any],
+        allow_pickle: bool,
+        model_kwargs: dict[str, Any],
+    ) -> nn.Module:
+        use_safetensors = None if allow_pickle else True
+        try:
+            return AutoModelForSequenceClassification.from_pretrained(
+                source, config=config, use_safetensors=use_safetensors, **hub_kwargs, **model_kwargs
+            )
+        except OSError as error:
+            hint = "" if allow_pickle else " (only safetensors weights are loaded unless allow_pickle=True)"
+            raise ModelLoadError(f"Could not load model weights from {source}{hint}: {error}") from error
+        except Exception as error:  # safetensors raises its own error types for truncated files
+            if type(error).__name__ in {"SafetensorError", "HeaderTooLarge"} or "safetensors" in str(error):
+                raise ModelLoadError(
+                    f"Corrupted or truncated safetensors file in {source}: {error}"
+                ) from error
+            raise
+
+    @staticmethod
+    def _read_hub_st_activation(
+        source: str, config: PretrainedConfig, hub_kwargs: dict[str, Any]
+    ) -> str | None:
+        st_section = getattr(config, ST_CONFIG_KEY, None)
+        if isinstance(st_section, dict) and st_section.get("activation_fn"):
+            return str(st_section["activation_fn"])
+        try:
+            from huggingface_hub import hf_hub_download
+
+            path = hf_hub_download(
+                source,
+                ST_CONFIG_FILE,
+                revision=hub_kwargs.get("revision"),
+                cache_dir=hub_kwargs.get("cache_dir"),
+                token=hub_kwargs.get("token"),
+                local_files_only=hub_kwargs.get("local_files_only", False),
+            )
+        except Exception:  # the file is optional; any Hub failure means "not there"
+            return None
+        return _read_st_activation_path(Path(path).parent, config)
+
+    def _resolve_max_length(self, requested: int | None) -> int:
+        positions = getattr(self.model.config, "max_position_embeddings", None)
+        tokenizer_limit = getattr(self.tokenizer, "model_max_length", None)
+        limits = [v for v in (positions, tokenizer_limit) if isinstance(v, int) and 0 < v < 1_000_000]
+        model_limit = min(limits) if limits else 512
+        if requested is None:
+            return model_limit
+        if requested <= 0:
+            raise ValueError(f"max_length must be positive, got {requested}.")
+        if positions is not None and requested > positions:
+            raise ValueError(
+                f"max_length={requested} exceeds the model's position embeddings ({positions}) "
+                f"of {self.model.config.name_or_path}."
+            )
+        return requested
+
+    # ----- properties -----
+    @property
+    def config(self) -> PretrainedConfig:
+        return self.model.config
+
+    @property
+    def num_labels(self) -> int:
+        return int(self.model.config.num_labels)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # ----- scoring -----
+    def tokenize(self, pairs: Sequence[Pair]) -> dict[str, torch.Tensor]:
+        """Tokenize pairs together, truncating the longer side first, on the model's device."""
+        first = [str(pair[0]) for pair in pairs]
+        second = [str(pair[1]) for pair in pairs]
+        features = self.tokenizer(
+            first,
+            second,
+            padding=True,
+            truncation="longest_first",
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        return {name: tensor.to(self.device) for name, tensor in features.items()}
+
+    def forward(self, **features: torch.Tensor) -> torch.Tensor:
+        """Raw logits of shape (batch, num_labels)."""
+        return self.model(**features, return_dict=True).logits
+
+    def score_pairs(self, pairs: Sequence[Pair]) -> torch.Tensor:
+        """Tokenize and score pairs with gradients: the entry point losses use."""
+        return self(**self.tokenize(pairs))
+
+    @staticmethod
+    def _as_pair_list(sentences: Pair | Sequence[Pair]) -> tuple[list[Pair], bool]:
+        if (
+            isinstance(sentences, (tuple, list))
+            and len(sentences) == 2
+            and all(isinstance(s, str) for s in sentences)
+        ):
+            return [sentences], True  # a single pair
+        pairs = list(sentences)
+        for index, pair in enumerate(pairs):
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise ValueError(f"predict expects pairs of two texts; item {index} is {pair!r}.")
+        return pairs, False
+
+    @torch.inference_mode()
+    def predict(
+        self,
+        sentences: Pair | Sequence[Pair],
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        activation_fn: nn.Module | None = None,
+        apply_softmax: bool = False,
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+    ) -> np.ndarray | torch.Tensor | list[torch.Tensor] | float:
+        """Score pairs. Batches are built from length-sorted pairs; results come back in input order."""
+        pairs, single = self._as_pair_list(sentences)
+        if show_progress_bar is None:
+            show_progress_bar = logger.getEffectiveLevel() <= logging.INFO and len(pairs) > batch_size
+        activation = activation_fn if activation_fn is not None else self.activation_fn
+        order = np.argsort([-(len(str(a)) + len(str(b))) for a, b in pairs], kind="stable")
+        was_training = self.training
+        self.eval()
+        scores: list[torch.Tensor] = [None] * len(pairs)  # type: ignore[list-item]
+        starts = range(0, len(pairs), batch_size)
+        for start in tqdm(starts, desc="Scoring", disable=not show_progress_bar):
+            batch_index = order[start : start + batch_size]
+            logits = activation(self(**self.tokenize([pairs[i] for i in batch_index])))
+            if apply_softmax and logits.shape[1] > 1:
+                logits = torch.softmax(logits, dim=1)
+            logits = logits.float().cpu()
+            for row, original in enumerate(batch_index):
+                scores[original] = logits[row]
+        if was_training:
+            self.train()
+        if self.num_labels == 1:
+            scores = [score[0] for score in scores]
+        if convert_to_tensor:
+            result: Any = torch.stack(scores) if scores else torch.empty(0)
+        elif convert_to_numpy:
+            result = torch.stack(scores).numpy() if scores else np.empty(0, dtype=np.float32)
+        else:
+            result = scores
+        return result[0] if single else result
+
+    def rank(
+        self,
+        query: str,
+        documents: Sequence[str],
+        top_k: int | None = None,
+        return_documents: bool = False,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+    ) -> list[dict[str, Any]]:
+        """Rank documents for one query, best first: ``[{"corpus_id", "score"[, "text"]}]``."""
+        if self.num_labels != 1:
+            raise ValueError(
+                f"rank() needs a model with one output; this model has num_labels={self.num_labels}. "
+                "Use predict() and pick the class you need."
+            )
+        scores = self.predict(
+            [(query, doc) for doc in documents], batch_size=batch_size, show_progress_bar=show_progress_bar
+        )
+        results = [{"corpus_id": i, "score": float(score)} for i, score in enumerate(scores)]
+        if return_documents:
+            for item in results:
+                item["text"] = documents[item["corpus_id"]]
+        results.sort(key=lambda item: item["score"], reverse=True)
+        return results[:top_k] if top_k is not None else results
+
+    # ----- saving -----
+    def save_pretrained(self, path: str | os.PathLike, safe_serialization: bool = True) -> None:
+        """Save weights (safetensors), tokenizer and config; the folder is replaced atomically."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        try:
+            self.model.config.__setattr__(
+                ST_CONFIG_KEY,
+                {"activation_fn": activation_to_path(self.activation_fn), "version": __version__},
+            )
+            self.model.save_pretrained(staging, safe_serialization=safe_serialization)
+            self.tokenizer.save_pretrained(staging)
+            if self.model_card_text is not None:
+                (staging / MODEL_CARD_FILE).write_text(self.model_card_text, encoding="utf-8")
+            _replace_directory(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+    save = save_pretrained
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
+        """Upload the model folder to the Hub; see ``rerank_lib.hub.push_to_hub``."""
+        from rerank_lib.hub import push_to_hub
+
+        return push_to_hub(self, repo_id, **kwargs)
+
+
+def _replace_directory(staging: Path, target: Path) -> None:
+    """Swap ``staging`` into ``target`` with renames, so a crash never leaves a half-written model folder."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    backup = target.with_name(f".{target.name}.old-{os.getpid()}")
+    shutil.rmtree(backup, ignore_errors=True)
+    os.replace(target, backup)
+    os.replace(staging, target)
+    shutil.rmtree(backup, ignore_errors=True)
