@@ -159,15 +159,11 @@ class CrossEncoder(nn.Module):
             raise ModelLoadError(f"Could not load model weights from {source}{hint}: {error}") from error
         except Exception as error:  # safetensors raises its own error types for truncated files
             if type(error).__name__ in {"SafetensorError", "HeaderTooLarge"} or "safetensors" in str(error):
-                raise ModelLoadError(
-                    f"Corrupted or truncated safetensors file in {source}: {error}"
-                ) from error
+                raise ModelLoadError(f"Corrupted or truncated safetensors file in {source}: {error}") from error
             raise
 
     @staticmethod
-    def _read_hub_st_activation(
-        source: str, config: PretrainedConfig, hub_kwargs: dict[str, Any]
-    ) -> str | None:
+    def _read_hub_st_activation(source: str, config: PretrainedConfig, hub_kwargs: dict[str, Any]) -> str | None:
         st_section = getattr(config, ST_CONFIG_KEY, None)
         if isinstance(st_section, dict) and st_section.get("activation_fn"):
             return str(st_section["activation_fn"])
@@ -240,11 +236,7 @@ class CrossEncoder(nn.Module):
 
     @staticmethod
     def _as_pair_list(sentences: Pair | Sequence[Pair]) -> tuple[list[Pair], bool]:
-        if (
-            isinstance(sentences, (tuple, list))
-            and len(sentences) == 2
-            and all(isinstance(s, str) for s in sentences)
-        ):
+        if isinstance(sentences, (tuple, list)) and len(sentences) == 2 and all(isinstance(s, str) for s in sentences):
             return [sentences], True  # a single pair
         pairs = list(sentences)
         for index, pair in enumerate(pairs):

@@ -15,9 +15,7 @@ def reciprocal_rank_at_k(ranked_relevance: Sequence[float], k: int) -> float:
     return 0.0
 
 
-def ndcg_at_k(
-    ranked_relevance: Sequence[float], k: int, all_relevance: Sequence[float] | None = None
-) -> float:
+def ndcg_at_k(ranked_relevance: Sequence[float], k: int, all_relevance: Sequence[float] | None = None) -> float:
     """NDCG@k with linear gains (grade / log2(rank + 1)); ideal order from ``all_relevance``.
 
     ``all_relevance`` includes relevant items the ranking missed, so they lower the score.

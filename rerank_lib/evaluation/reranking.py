@@ -97,9 +97,7 @@ class CrossEncoderRerankingEvaluator:
             prepared.append((len(pairs), len(documents), grades, all_grades, has_base))
             pairs.extend((sample["query"], doc) for doc in documents)
         if not prepared:
-            raise DataValidationError(
-                f"Reranking evaluator {self.name!r}: no sample has a relevant document."
-            )
+            raise DataValidationError(f"Reranking evaluator {self.name!r}: no sample has a relevant document.")
 
         scores = np.asarray(
             model.predict(pairs, batch_size=self.batch_size, show_progress_bar=self.show_progress_bar),

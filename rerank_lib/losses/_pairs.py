@@ -9,14 +9,10 @@ import torch
 from rerank_lib.errors import DataValidationError
 
 
-def pair_inputs(
-    loss_name: str, inputs: Sequence[Sequence[str]], labels: torch.Tensor | None
-) -> list[tuple[str, str]]:
+def pair_inputs(loss_name: str, inputs: Sequence[Sequence[str]], labels: torch.Tensor | None) -> list[tuple[str, str]]:
     """Validate two text columns and a label per row; return the pairs to score."""
     if len(inputs) != 2:
-        raise DataValidationError(
-            f"{loss_name} expects exactly two text columns (a, b); got {len(inputs)} columns."
-        )
+        raise DataValidationError(f"{loss_name} expects exactly two text columns (a, b); got {len(inputs)} columns.")
     if labels is None:
         raise DataValidationError(f"{loss_name} needs a label column (label, labels, score or scores).")
     if len(labels) != len(inputs[0]):

@@ -35,9 +35,7 @@ class CrossEntropyLoss(nn.Module):
     def __init__(self, model: CrossEncoder, activation_fn: nn.Module | None = None) -> None:
         super().__init__()
         if model.num_labels < 2:
-            raise ValueError(
-                f"CrossEntropyLoss needs a model with num_labels > 1; this one has {model.num_labels}."
-            )
+            raise ValueError(f"CrossEntropyLoss needs a model with num_labels > 1; this one has {model.num_labels}.")
         self.model = model
         self.activation_fn = activation_fn if activation_fn is not None else nn.Identity()
         self.ce = nn.CrossEntropyLoss()

@@ -59,11 +59,7 @@ class CrossEncoderTrainer(Trainer):
         self.loss = self._resolve_loss(model, loss)
         # An evaluator alone is a valid evaluation target; Trainer would demand an eval_dataset.
         strategy = args.eval_strategy
-        bypass = (
-            eval_dataset is None
-            and evaluator is not None
-            and str(strategy) not in ("no", "IntervalStrategy.NO")
-        )
+        bypass = eval_dataset is None and evaluator is not None and str(strategy) not in ("no", "IntervalStrategy.NO")
         if bypass:
             args.eval_strategy = "no"
         super().__init__(
@@ -110,9 +106,7 @@ class CrossEncoderTrainer(Trainer):
         if not isinstance(self.loss, dict):
             return self.loss
         if dataset_name is None or dataset_name not in self.loss:
-            raise ConfigError(
-                f"No loss for dataset {dataset_name!r}; the loss dict has keys {sorted(self.loss)}."
-            )
+            raise ConfigError(f"No loss for dataset {dataset_name!r}; the loss dict has keys {sorted(self.loss)}.")
         return self.loss[dataset_name]
 
     def prediction_step(
@@ -132,9 +126,7 @@ class CrossEncoderTrainer(Trainer):
             return {}
         output_path = os.path.join(self.args.output_dir, "eval")
         epoch = self.state.epoch if self.state.epoch is not None else -1
-        results = self.evaluator(
-            self.model, output_path=output_path, epoch=epoch, steps=self.state.global_step
-        )
+        results = self.evaluator(self.model, output_path=output_path, epoch=epoch, steps=self.state.global_step)
         return {f"{metric_key_prefix}_{key}": float(value) for key, value in results.items()}
 
     def evaluation_loop(self, *args: Any, **kwargs: Any) -> EvalLoopOutput:
