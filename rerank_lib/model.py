@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 
 from rerank_lib import __version__
 from rerank_lib.activation import activation_from_path, activation_to_path, default_activation
+from rerank_lib.atomic import build_directory_atomic
 from rerank_lib.errors import ModelLoadError
 
 logger = logging.getLogger(__name__)
@@ -313,22 +312,19 @@ class CrossEncoder(nn.Module):
     # ----- saving -----
     def save_pretrained(self, path: str | os.PathLike, safe_serialization: bool = True) -> None:
         """Save weights (safetensors), tokenizer and config; the folder is replaced atomically."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        try:
-            self.model.config.__setattr__(
-                ST_CONFIG_KEY,
-                {"activation_fn": activation_to_path(self.activation_fn), "version": __version__},
-            )
+        setattr(
+            self.model.config,
+            ST_CONFIG_KEY,
+            {"activation_fn": activation_to_path(self.activation_fn), "version": __version__},
+        )
+
+        def write(staging: Path) -> None:
             self.model.save_pretrained(staging, safe_serialization=safe_serialization)
             self.tokenizer.save_pretrained(staging)
             if self.model_card_text is not None:
                 (staging / MODEL_CARD_FILE).write_text(self.model_card_text, encoding="utf-8")
-            _replace_directory(staging, target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+
+        build_directory_atomic(Path(path), write)
 
     save = save_pretrained
 
@@ -337,15 +333,3 @@ class CrossEncoder(nn.Module):
         from rerank_lib.hub import push_to_hub
 
         return push_to_hub(self, repo_id, **kwargs)
-
-
-def _replace_directory(staging: Path, target: Path) -> None:
-    """Swap ``staging`` into ``target`` with renames, so a crash never leaves a half-written model folder."""
-    if not target.exists():
-        os.replace(staging, target)
-        return
-    backup = target.with_name(f".{target.name}.old-{os.getpid()}")
-    shutil.rmtree(backup, ignore_errors=True)
-    os.replace(target, backup)
-    os.replace(staging, target)
-    shutil.rmtree(backup, ignore_errors=True)

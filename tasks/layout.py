@@ -1,0 +1,54 @@
+"""The fixed artifact layout that stages use to hand work to each other (see DESIGN.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Every path a stage reads or writes, relative to one project root."""
+
+    root: Path
+
+    @property
+    def params(self) -> Path:
+        return self.root / "params.yaml"
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "data" / "raw"
+
+    @property
+    def prepared(self) -> Path:
+        return self.root / "data" / "prepared" / "wikiqa"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "artifacts" / "checkpoints"
+
+    @property
+    def trained_model(self) -> Path:
+        """The model as training left it; the card stage turns it into ``model`` with its README."""
+        return self.root / "artifacts" / "trained"
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.root / "artifacts" / "eval"
+
+    @property
+    def metrics(self) -> Path:
+        return self.eval_dir / "metrics.json"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "artifacts" / "model"
+
+    @property
+    def card(self) -> Path:
+        return self.model / "README.md"
+
+    @property
+    def registry_record(self) -> Path:
+        return self.root / "artifacts" / "registry.json"
