@@ -33,7 +33,7 @@ def build_tiny_bert(folder: Path, seed: int = 0) -> Path:
     ]
     vocab += list("abcdefghijklmnopqrstuvwxyz0123456789.,?!")
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=128)
+    tokenizer = BertTokenizerFast(vocab=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=128)
     tokenizer.save_pretrained(folder)
     torch.manual_seed(seed)
     config = BertConfig(

@@ -1,0 +1,365 @@
+"""BEIR-style evaluation: rerank a BM25 first stage over local BEIR folders (e.g. SciFact, TREC-DL19).
+
+A BEIR folder holds ``corpus.jsonl`` (or ``.jsonl.gz``) with ``{"_id", "title", "text"}`` lines, ``queries.jsonl``
+with ``{"_id", "text"}`` lines and ``qrels/<split>.tsv`` with ``query-id, corpus-id, score`` rows (a header line is
+optional; TREC's four-column ``qid iter docid rel`` layout is read too).
+
+Numbers follow BEIR's evaluation (``pytrec_eval`` on the reranked top-k run): judged documents outside the top-k
+are misses, a document counts as relevant for MAP and MRR when its grade reaches ``relevance_level`` (default 1,
+pytrec_eval's), and NDCG uses the grades as gains. Queries without any positive judgment are not evaluated.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import math
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rerank_lib.errors import DataValidationError
+from rerank_lib.evaluation.base import CrossEncoderEvaluator, predict_scores
+from rerank_lib.evaluation.bm25 import BM25, default_cache_dir, document_text
+from rerank_lib.evaluation.metrics import ranking_metrics
+
+logger = logging.getLogger(__name__)
+
+Corpus = dict[str, dict[str, str]]
+Queries = dict[str, str]
+Qrels = dict[str, dict[str, int]]
+
+
+# ----- loading -----
+
+
+def load_beir(folder: str | os.PathLike, split: str = "test") -> tuple[Corpus, Queries, Qrels]:
+    """Read a BEIR folder: ``(corpus {id: {"title", "text"}}, queries {id: text}, qrels {qid: {doc_id: grade}})``.
+
+    All queries are returned, judged or not; qrels are returned as written, including judgments of documents that
+    are not in the corpus (evaluation counts those as misses, as pytrec_eval does).
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataValidationError(f"BEIR folder {root} does not exist.")
+    corpus: Corpus = {}
+    for path, line_number, record in _read_jsonl(_find(root, "corpus.jsonl")):
+        doc_id = _record_id(record, path, line_number)
+        if doc_id in corpus:
+            raise DataValidationError(f"{path}, line {line_number}: duplicate corpus id {doc_id!r}.")
+        corpus[doc_id] = {"title": _text_field(record, "title"), "text": _text_field(record, "text")}
+    queries: Queries = {}
+    for path, line_number, record in _read_jsonl(_find(root, "queries.jsonl")):
+        query_id = _record_id(record, path, line_number)
+        if query_id in queries:
+            raise DataValidationError(f"{path}, line {line_number}: duplicate query id {query_id!r}.")
+        queries[query_id] = _text_field(record, "text")
+    qrels = _read_qrels(_find(root / "qrels", f"{split}.tsv"))
+    return corpus, queries, qrels
+
+
+def _find(folder: Path, name: str) -> Path:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise DataValidationError(f"BEIR folder {folder}: neither {name} nor {name}.gz exists.")
+
+
+def _open_text(path: Path) -> Any:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8-sig")
+    return open(path, encoding="utf-8-sig")  # tolerate a byte-order mark from Windows editors
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[Path, int, dict[str, Any]]]:
+    with _open_text(path) as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataValidationError(f"{path}, line {line_number}: invalid JSON ({error.msg}).") from error
+            if not isinstance(record, dict):
+                raise DataValidationError(f"{path}, line {line_number}: expected a JSON object.")
+            yield path, line_number, record
+
+
+def _record_id(record: dict[str, Any], path: Path, line_number: int) -> str:
+    value = record.get("_id")
+    if value is None or isinstance(value, (dict, list)) or str(value) == "":
+        raise DataValidationError(f"{path}, line {line_number}: missing or empty '_id'.")
+    return str(value)
+
+
+def _text_field(record: dict[str, Any], key: str) -> str:
+    value = record.get(key)
+    return "" if value is None else str(value)
+
+
+def _read_qrels(path: Path) -> Qrels:
+    qrels: Qrels = {}
+    first_line = True
+    with _open_text(path) as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            is_first, first_line = first_line, False
+            fields = line.rstrip("\r\n").split("\t") if "\t" in line else line.split()
+            if len(fields) == 4:
+                fields = [fields[0], fields[2], fields[3]]
+            if len(fields) != 3:
+                raise DataValidationError(
+                    f"{path}, line {line_number}: expected 'query-id, corpus-id, score', got {len(fields)} columns."
+                )
+            query_id, doc_id, grade_text = (field.strip() for field in fields)
+            try:
+                grade = float(grade_text)
+            except ValueError:
+                if is_first:
+                    continue  # the header line ("query-id corpus-id score")
+                raise DataValidationError(
+                    f"{path}, line {line_number}: score {grade_text!r} of query {query_id!r} is not a number."
+                ) from None
+            if not math.isfinite(grade) or grade != int(grade):
+                raise DataValidationError(
+                    f"{path}, line {line_number}: score {grade_text!r} of query {query_id!r} is not an integer."
+                )
+            qrels.setdefault(query_id, {})[doc_id] = int(grade)
+    return qrels
+
+
+# ----- evaluation -----
+
+
+@dataclass
+class _PreparedQuery:
+    query_id: str
+    text: str
+    doc_ids: list[str]
+    bm25_scores: list[float]
+    grades: np.ndarray
+    relevant: np.ndarray
+    missing_grades: list[float]
+    missing_relevant: int
+
+
+@dataclass
+class _PreparedDataset:
+    name: str
+    corpus_texts: dict[str, str]
+    queries: list[_PreparedQuery]
+    base: dict[str, float]
+
+
+class CrossEncoderBEIREvaluator(CrossEncoderEvaluator):
+    """MAP, MRR@k and NDCG@k of reranking BM25's top ``top_k`` on local BEIR folders, with the BM25 baseline.
+
+    Args:
+        datasets: ``{name: folder}``, or folders (named by their last path component).
+        split: qrels file to use (``qrels/<split>.tsv``).
+        top_k: BM25 candidates reranked per query.
+        at_k: cut-off of MRR and NDCG.
+        k1, b: BM25 parameters (Anserini's defaults).
+        relevance_level: lowest grade that counts as relevant for MAP and MRR (TREC-DL's official passage
+            numbers use 2; BEIR and pytrec_eval use 1).
+        cache_dir: where BM25 indexes are cached; default :func:`~rerank_lib.evaluation.bm25.default_cache_dir`.
+        use_cache: set False to always rebuild the index in memory.
+
+    Keys: ``{name}_{dataset}_{metric}`` and ``{name}_{dataset}_base_{metric}`` per dataset, and
+    ``{name}_mean_{metric}`` / ``{name}_mean_base_{metric}`` averaged over datasets (each dataset weighs the same).
+    The primary metric is ``{name}_mean_ndcg@{at_k}``. Data is read and BM25 run once, on the first call.
+    """
+
+    csv_prefix = "CrossEncoderBEIREvaluator"
+
+    def __init__(
+        self,
+        datasets: Mapping[str, str | os.PathLike] | Sequence[str | os.PathLike],
+        split: str = "test",
+        top_k: int = 100,
+        at_k: int = 10,
+        k1: float = 0.9,
+        b: float = 0.4,
+        relevance_level: int = 1,
+        cache_dir: str | os.PathLike | None = None,
+        use_cache: bool = True,
+        name: str = "",
+        batch_size: int = 64,
+        show_progress_bar: bool = False,
+        write_csv: bool = True,
+    ) -> None:
+        super().__init__(name=name, batch_size=batch_size, show_progress_bar=show_progress_bar, write_csv=write_csv)
+        if isinstance(datasets, Mapping):
+            folders = {str(key): Path(value) for key, value in datasets.items()}
+        else:
+            folders = {}
+            for folder in datasets:
+                dataset_name = Path(folder).name
+                if dataset_name in folders:
+                    raise DataValidationError(f"BEIR evaluator: two datasets are named {dataset_name!r}.")
+                folders[dataset_name] = Path(folder)
+        if not folders:
+            raise DataValidationError("BEIR evaluator: no datasets given.")
+        for dataset_name in folders:
+            if not dataset_name or dataset_name == "mean":
+                raise DataValidationError(f"BEIR evaluator: {dataset_name!r} is not a usable dataset name.")
+        if top_k < 1 or at_k < 1 or relevance_level < 1:
+            raise ValueError(
+                f"top_k, at_k and relevance_level must be at least 1; got {top_k}, {at_k}, {relevance_level}."
+            )
+        self.folders = folders
+        self.split = split
+        self.top_k = top_k
+        self.at_k = at_k
+        self.k1 = k1
+        self.b = b
+        self.relevance_level = relevance_level
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.use_cache = use_cache
+        self._primary = f"mean_ndcg@{at_k}"
+        self._prepared: list[_PreparedDataset] | None = None
+
+    @property
+    def metric_names(self) -> list[str]:
+        return ["map", f"mrr@{self.at_k}", f"ndcg@{self.at_k}"]
+
+    @property
+    def num_queries(self) -> dict[str, int]:
+        """Evaluated queries per dataset (judged, with at least one positive judgment)."""
+        return {dataset.name: len(dataset.queries) for dataset in self._datasets()}
+
+    # ----- first stage -----
+    def _datasets(self) -> list[_PreparedDataset]:
+        if self._prepared is None:
+            self._prepared = [self._prepare(name, folder) for name, folder in self.folders.items()]
+        return self._prepared
+
+    def _prepare(self, dataset_name: str, folder: Path) -> _PreparedDataset:
+        corpus, queries, qrels = load_beir(folder, self.split)
+        if not corpus:
+            raise DataValidationError(f"BEIR dataset {dataset_name!r} ({folder}): the corpus is empty.")
+        unknown_queries = sorted(set(qrels) - set(queries))
+        if unknown_queries:
+            logger.warning(
+                "BEIR dataset %s: %d judged query ids are not in queries.jsonl (e.g. %r); they are skipped.",
+                dataset_name,
+                len(unknown_queries),
+                unknown_queries[0],
+            )
+        unknown_docs = [doc for judged in qrels.values() for doc in judged if doc not in corpus]
+        if unknown_docs:
+            logger.warning(
+                "BEIR dataset %s: %d judgments point to documents missing from the corpus (e.g. %r); they count "
+                "as relevant documents never retrieved.",
+                dataset_name,
+                len(unknown_docs),
+                unknown_docs[0],
+            )
+        evaluated = {
+            query_id: text
+            for query_id, text in queries.items()
+            if query_id in qrels and any(grade > 0 for grade in qrels[query_id].values())
+        }
+        if not evaluated:
+            raise DataValidationError(f"BEIR dataset {dataset_name!r} ({folder}): no query has a positive qrel.")
+        bm25 = BM25(k1=self.k1, b=self.b).fit(corpus, cache_dir=self.cache_dir if self.use_cache else None)
+        prepared = []
+        for query_id, text in evaluated.items():
+            hits = bm25.search(text, self.top_k)
+            judged = qrels[query_id]
+            doc_ids = [doc_id for doc_id, _ in hits]
+            retrieved = set(doc_ids)
+            grades = np.array([judged.get(doc_id, 0) for doc_id in doc_ids], dtype=float)
+            missing = [grade for doc_id, grade in judged.items() if doc_id not in retrieved]
+            prepared.append(
+                _PreparedQuery(
+                    query_id=query_id,
+                    text=text,
+                    doc_ids=doc_ids,
+                    bm25_scores=[score for _, score in hits],
+                    grades=grades,
+                    relevant=grades >= self.relevance_level,
+                    missing_grades=[float(grade) for grade in missing],
+                    missing_relevant=sum(grade >= self.relevance_level for grade in missing),
+                )
+            )
+        corpus_texts = {doc_id: document_text(corpus[doc_id]) for query in prepared for doc_id in query.doc_ids}
+        # The first stage's own order: strictly decreasing, so BM25 ties keep the search order.
+        base_rows = [self._metrics(-np.arange(len(query.doc_ids), dtype=float), query) for query in prepared]
+        base = {metric: float(np.mean([row[metric] for row in base_rows])) for metric in self.metric_names}
+        logger.info("BEIR dataset %s: %d queries evaluated, BM25 %s.", dataset_name, len(prepared), base)
+        return _PreparedDataset(dataset_name, corpus_texts, prepared, base)
+
+    def _metrics(self, scores: np.ndarray, query: _PreparedQuery) -> dict[str, float]:
+        return ranking_metrics(
+            scores,
+            query.grades,
+            self.at_k,
+            relevant=query.relevant,
+            missing_grades=query.missing_grades,
+            missing_relevant=query.missing_relevant,
+        )
+
+    # ----- runs (for baselines and cross-checks) -----
+    def first_stage_runs(self) -> dict[str, dict[str, dict[str, float]]]:
+        """BM25 top-k per dataset as trec_eval runs: ``{dataset: {query_id: {doc_id: score}}}``."""
+        return {
+            dataset.name: {
+                query.query_id: dict(zip(query.doc_ids, query.bm25_scores, strict=True)) for query in dataset.queries
+            }
+            for dataset in self._datasets()
+        }
+
+    def rerank_runs(self, model: Any) -> dict[str, dict[str, dict[str, float]]]:
+        """The model's scores of the BM25 top-k, per dataset, as trec_eval runs."""
+        return {dataset.name: self._rerank(model, dataset)[0] for dataset in self._datasets()}
+
+    def _rerank(self, model: Any, dataset: _PreparedDataset) -> tuple[dict[str, dict[str, float]], list[np.ndarray]]:
+        pairs = [(query.text, dataset.corpus_texts[doc_id]) for query in dataset.queries for doc_id in query.doc_ids]
+        scores = predict_scores(model, pairs, self.batch_size, self.show_progress_bar)
+        if scores.ndim != 1:
+            raise ValueError(f"CrossEncoderBEIREvaluator needs a model with one output per pair; got {scores.shape}.")
+        per_query, run, start = [], {}, 0
+        for query in dataset.queries:
+            query_scores = scores[start : start + len(query.doc_ids)]
+            start += len(query.doc_ids)
+            per_query.append(query_scores)
+            run[query.query_id] = {
+                doc_id: float(score) for doc_id, score in zip(query.doc_ids, query_scores, strict=True)
+            }
+        return run, per_query
+
+    # ----- evaluation -----
+    def __call__(
+        self, model: Any, output_path: str | None = None, epoch: float = -1, steps: int = -1
+    ) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        per_dataset = []
+        for dataset in self._datasets():
+            _, per_query = self._rerank(model, dataset)
+            rows = [self._metrics(scores, query) for scores, query in zip(per_query, dataset.queries, strict=True)]
+            values = {metric: float(np.mean([row[metric] for row in rows])) for metric in self.metric_names}
+            values.update({f"base_{metric}": value for metric, value in dataset.base.items()})
+            per_dataset.append(values)
+            metrics.update({f"{dataset.name}_{metric}": value for metric, value in values.items()})
+        for metric in per_dataset[0]:
+            metrics[f"mean_{metric}"] = float(np.mean([values[metric] for values in per_dataset]))
+        results = self._finish(metrics, output_path, epoch, steps)
+        logger.info("BEIR evaluation %s: %s", self.name, results)
+        return results
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {
+            "datasets": list(self.folders),
+            "split": self.split,
+            "top_k": self.top_k,
+            "at_k": self.at_k,
+            "bm25": {"k1": self.k1, "b": self.b},
+            "relevance_level": self.relevance_level,
+        }

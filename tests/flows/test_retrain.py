@@ -1,0 +1,53 @@
+"""End to end: the Prefect flow on the packaged MiniLM and real WikiQA, with the quick profile."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from flows.retrain import retrain
+from rerank_lib import CrossEncoder
+from tests.e2e_support import link_raw_data, quick_params
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_flow_trains_evaluates_documents_and_registers(tmp_path: Path) -> None:
+    quick_params(tmp_path)
+    link_raw_data(tmp_path)
+
+    outputs = retrain(root=str(tmp_path))
+
+    model = CrossEncoder(outputs["model"])
+    relevant, irrelevant = model.predict(
+        [
+            ("how are glacier caves formed?", "A glacier cave is a cave formed within the ice of a glacier."),
+            ("how are glacier caves formed?", "The stock market closed higher on Friday."),
+        ]
+    )
+    assert 0.0 < irrelevant < 1.0 and 0.0 < relevant < 1.0
+
+    metrics = json.loads(Path(outputs["metrics"]).read_text())
+    assert set(metrics["metrics"]) == {"wikiqa_test_map", "wikiqa_test_mrr@10", "wikiqa_test_ndcg@10"}
+    for value in metrics["metrics"].values():
+        assert math.isfinite(value) and 0.0 <= value <= 1.0
+    assert metrics["queries"] == 40
+
+    card = Path(outputs["card"]).read_text()
+    assert card.startswith("---\n") and "loss:BinaryCrossEntropyLoss" in card
+
+    mlflow.set_tracking_uri(outputs["mlflow_tracking_uri"])
+    assert outputs["mlflow_tracking_uri"] == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient()
+    run = client.get_run(outputs["mlflow_run_id"])
+    assert run.data.metrics["wikiqa_test_ndcg_at_10"] == pytest.approx(metrics["metrics"]["wikiqa_test_ndcg@10"])
+    assert run.data.params["train.loss"] == "BinaryCrossEntropyLoss"
+    versions = client.search_model_versions("name='wikiqa-reranker'")
+    assert [v.run_id for v in versions] == [outputs["mlflow_run_id"]]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"eval", "card", "config"} <= artifacts

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rerank_lib.errors import ConfigError
+from tasks.config import load_params
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_params(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def default_params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_project_params_parse_into_typed_sections() -> None:
+    cfg = load_params(ROOT / "params.yaml")
+    assert cfg.train.loss == "BinaryCrossEntropyLoss"
+    assert cfg.register.tracking_uri == "sqlite:///mlflow.db"
+
+
+def test_quick_profile_overrides_only_what_it_names() -> None:
+    full = load_params(ROOT / "params.yaml")
+    quick = load_params(ROOT / "params.yaml", profile="quick")
+    assert quick.prepare.max_train_pairs == 320
+    assert quick.train.max_length == 64
+    assert quick.train.learning_rate == full.train.learning_rate
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    data = default_params()
+    data["train"]["learnig_rate"] = 1e-4
+    with pytest.raises(ConfigError, match=r"unknown key 'train.learnig_rate'"):
+        load_params(write_params(tmp_path, data))
+
+
+def test_wrong_type_is_named_with_the_value(tmp_path: Path) -> None:
+    data = default_params()
+    data["train"]["batch_size"] = "thirty-two"
+    with pytest.raises(ConfigError, match=r"'train.batch_size'.*thirty-two"):
+        load_params(write_params(tmp_path, data))
+
+
+def test_missing_section_is_named(tmp_path: Path) -> None:
+    data = default_params()
+    del data["evaluate"]
+    with pytest.raises(ConfigError, match=r"missing key 'evaluate'"):
+        load_params(write_params(tmp_path, data))
+
+
+def test_overrides_and_unknown_profile(tmp_path: Path) -> None:
+    cfg = load_params(ROOT / "params.yaml", overrides={"train": {"epochs": 2}})
+    assert cfg.train.epochs == 2
+    with pytest.raises(ConfigError, match="Unknown profile 'fast'"):
+        load_params(ROOT / "params.yaml", profile="fast")
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_params(tmp_path / "nope.yaml")
