@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 ## data: pull the raw datasets from the team DVC remote
 data: $(STAMP)
-	PATH=$(BIN):$$PATH dvc pull
+	PATH=$(BIN):$$PATH dvc pull $(wildcard data/raw/*.dvc)
 
 ## run: set up, pull data, run the retraining flow with params.yaml (PROFILE=quick for a 2-minute run)
 run: data

@@ -24,7 +24,7 @@ def test_dvc_repro_runs_every_stage_then_is_up_to_date(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     remote = (PROJECT.parent / "shared" / "dvc-remote").resolve()
     dvc(root, "remote", "modify", "--local", "team", "url", str(remote))
-    dvc(root, "pull")
+    dvc(root, "pull", *[str(p.relative_to(root)) for p in sorted((root / "data" / "raw").glob("*.dvc"))])
     quick_params(root)
 
     first = dvc(root, "repro")
