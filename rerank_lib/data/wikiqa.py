@@ -17,6 +17,8 @@ from rerank_lib.errors import DataValidationError
 
 TRAIN_COLUMNS = ["QuestionID", "Question", "SentenceID", "Sentence", "Label"]
 TEST_COLUMNS = ["QuestionID", "Question", "DocumentID", "DocumentTitle", "SentenceID", "Sentence", "Label"]
+TRAIN_ROWS = 20347  # WikiQA-train.tsv, read with default quoting
+TEST_ROWS = 6165  # WikiQA-test.tsv, read with quoting off
 
 
 def _read_tsv(path: Path, columns: list[str], quoting: int) -> pd.DataFrame:
@@ -45,6 +47,19 @@ def read_wikiqa_pairs(path: str | Path, expected_rows: int | None = None) -> pd.
     if expected_rows is not None and len(frame) != expected_rows:
         raise DataValidationError(
             f"{path}: read {len(frame)} rows, expected {expected_rows}; the quoting of the file may have changed."
+        )
+    return pd.DataFrame(
+        {"question": frame["Question"], "sentence": frame["Sentence"], "label": frame["Label"].astype(float)}
+    )
+
+
+def read_wikiqa_test_pairs(path: str | Path, expected_rows: int | None = None) -> pd.DataFrame:
+    """Labelled pairs ``(question, sentence, label)`` from the official 7-column test file (read with quoting off)."""
+    path = Path(path)
+    frame = _read_tsv(path, TEST_COLUMNS, quoting=csv.QUOTE_NONE)
+    if expected_rows is not None and len(frame) != expected_rows:
+        raise DataValidationError(
+            f"{path}: read {len(frame)} rows, expected {expected_rows}; the file must be read with quoting off."
         )
     return pd.DataFrame(
         {"question": frame["Question"], "sentence": frame["Sentence"], "label": frame["Label"].astype(float)}

@@ -1,0 +1,189 @@
+"""A bi-encoder for mining: mean pooling over the last hidden state (attention-masked), then L2 normalisation.
+
+That is how all-MiniLM-L6-v2 and most sentence-embedding BERTs are used, so a plain ``BertModel`` folder serves.
+Corpus embeddings are computed in length-sorted batches with a progress bar and cached on disk as ``.npy`` files
+(numbers only, no pickle) keyed by a fingerprint of the model (weights, config, tokenizer, pooling, max_length)
+and a hash of the corpus texts: changing either computes afresh, repeating a run reuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoModel, AutoTokenizer
+
+from rerank_lib.errors import ModelLoadError
+from rerank_lib.evaluation.bm25 import default_cache_dir as _bm25_cache_dir
+
+logger = logging.getLogger(__name__)
+
+POOLING = "mean-l2-v1"
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Anything that embeds texts as rows of unit vectors; ``fingerprint`` enables the on-disk cache."""
+
+    def encode(
+        self, texts: Sequence[str], batch_size: int = ..., show_progress_bar: bool | None = ...
+    ) -> np.ndarray: ...
+
+
+def default_cache_dir() -> Path:
+    """Beside the BM25 index cache: ``$RERANK_LIB_CACHE/embeddings`` (else under ``$XDG_CACHE_HOME/rerank_lib``)."""
+    return _bm25_cache_dir().parent / "embeddings"
+
+
+class BiEncoder:
+    """Embed texts with a transformers encoder: masked mean pooling, then L2 normalisation.
+
+    Args:
+        model_name_or_path: a local model folder (or Hub id available offline).
+        max_length: tokens per text; longer texts are truncated (all-MiniLM-L6-v2 was trained with 256).
+        device: ``"cpu"``, ``"cuda"``...; default: CUDA when available.
+    """
+
+    def __init__(self, model_name_or_path: str | os.PathLike, max_length: int = 256, device: str | None = None):
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(model_name_or_path))
+            self.model = AutoModel.from_pretrained(str(model_name_or_path))
+        except (OSError, ValueError) as error:
+            raise ModelLoadError(f"Cannot load bi-encoder {model_name_or_path}: {error}") from error
+        self._setup(str(model_name_or_path), max_length, device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, max_length: int = 256, device: str | None = None) -> BiEncoder:
+        """Wrap an already loaded transformers encoder and its tokenizer (nothing is read from disk)."""
+        encoder = cls.__new__(cls)
+        encoder.model, encoder.tokenizer = model, tokenizer
+        encoder._setup(str(getattr(model.config, "name_or_path", "")), max_length, device)
+        return encoder
+
+    def _setup(self, name: str, max_length: int, device: str | None) -> None:
+        if max_length <= 0:
+            raise ValueError(f"max_length must be positive; got {max_length}.")
+        positions = getattr(self.model.config, "max_position_embeddings", None)
+        self.max_length = min(max_length, positions) if isinstance(positions, int) else max_length
+        self.name = name
+        if device is not None:  # a model passed in already loaded stays where its owner put it
+            self.model.to(device)
+        self.model.eval()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @torch.inference_mode()
+    def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress_bar: bool | None = None) -> np.ndarray:
+        """``(len(texts), dim)`` float32 unit vectors, in input order."""
+        if show_progress_bar is None:
+            show_progress_bar = logger.getEffectiveLevel() <= logging.INFO and len(texts) > batch_size
+        order = np.argsort([-len(text) for text in texts], kind="stable")
+        out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
+        for start in tqdm(range(0, len(texts), batch_size), desc="Embedding", disable=not show_progress_bar):
+            index = order[start : start + batch_size]
+            features = self.tokenizer(
+                [texts[i] for i in index],
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            ).to(self.device)
+            hidden = self.model(**features).last_hidden_state
+            mask = features["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            out[index] = torch.nn.functional.normalize(pooled.float(), dim=-1).cpu().numpy()
+        return out
+
+    def fingerprint(self) -> str:
+        """SHA-256 of weights, config, tokenizer, pooling and max_length: changes whenever embeddings would.
+
+        Recomputed on each call (a fraction of a second for MiniLM), so weights changed in place are never missed.
+        """
+        digest = hashlib.sha256()
+        digest.update(json.dumps([POOLING, self.max_length]).encode())
+        digest.update(self.model.config.to_json_string(use_diff=False).encode())
+        digest.update(_tokenizer_identity(self.tokenizer).encode())
+        for name, tensor in sorted(self.model.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()
+
+
+def _tokenizer_identity(tokenizer: Any) -> str:
+    """The tokenizer's vocabulary and rules, without the padding/truncation state that each call changes."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return json.dumps(sorted(tokenizer.get_vocab().items()))
+    state = json.loads(backend.to_str())
+    state.pop("truncation", None)
+    state.pop("padding", None)
+    return json.dumps(state, sort_keys=True)
+
+
+def as_encoder(model: Any, max_length: int = 256, device: str | None = None) -> Any:
+    """A :class:`BiEncoder` from a path, or ``model`` itself when it already encodes."""
+    if isinstance(model, (str, os.PathLike)):
+        return BiEncoder(model, max_length=max_length, device=device)
+    if isinstance(model, Encoder):
+        return model
+    raise TypeError(f"Expected a model path or an object with encode(texts); got {type(model).__name__}.")
+
+
+def corpus_hash(texts: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8"))
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def embed_corpus(
+    encoder: Any,
+    texts: Sequence[str],
+    batch_size: int = 64,
+    cache_dir: str | os.PathLike | None = None,
+    show_progress_bar: bool | None = None,
+) -> np.ndarray:
+    """Corpus embeddings, read from or written to ``cache_dir`` when the encoder has a fingerprint."""
+    fingerprint = getattr(encoder, "fingerprint", None)
+    if cache_dir is None or not callable(fingerprint):
+        if cache_dir is not None:
+            logger.warning("Embedding cache skipped: %s has no fingerprint().", type(encoder).__name__)
+        return np.asarray(encoder.encode(list(texts), batch_size=batch_size, show_progress_bar=show_progress_bar))
+    key = hashlib.sha256(f"{fingerprint()}:{corpus_hash(texts)}".encode()).hexdigest()
+    path = Path(cache_dir) / f"{key}.npy"
+    if path.is_file():
+        try:
+            cached = np.load(path, allow_pickle=False)
+            if cached.shape[0] == len(texts):
+                logger.info("Loaded %d corpus embeddings from %s.", len(texts), path)
+                return cached
+        except (OSError, ValueError) as error:
+            logger.warning("Ignoring unreadable embedding cache %s (%s).", path, error)
+    embeddings = np.asarray(encoder.encode(list(texts), batch_size=batch_size, show_progress_bar=show_progress_bar))
+    _save_atomic(path, embeddings.astype(np.float32, copy=False))
+    return embeddings
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".npy", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            np.save(handle, array, allow_pickle=False)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise

@@ -1,0 +1,382 @@
+"""Hard-negative mining: for each (query, positive) row, pick corpus documents that look relevant but are not.
+
+Random negatives are too easy to teach a reranker anything; the best negatives are documents a first-stage
+retriever ranks high. The closest ones are often unlabelled positives, so the window (``range_min``,
+``range_max``) and the margin to the positive's score skip them, and every known positive of the query (all the
+rows that share its text) is excluded by text.
+
+Scores: ``"bi-encoder"`` is the cosine of mean-pooled, normalised embeddings; ``"bm25"`` is
+:class:`~rerank_lib.evaluation.bm25.BM25` (Lucene's formula, English analyzer); ``"both"`` ranks by the mean of the
+cosine mapped onto [0, 1] and the BM25 score divided by the query's best BM25 score, so margins are on a [0, 1]
+scale. With ``cross_encoder``, the candidates in the window and the positive are rescored by it, and the margin,
+the top-k order and the output scores use its scores (the usual way to drop false negatives and to make targets
+for distillation losses).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from rerank_lib.data.checks import label_values, require_rows, text_values
+from rerank_lib.data.embeddings import as_encoder, embed_corpus
+from rerank_lib.data.embeddings import default_cache_dir as embedding_cache_dir
+from rerank_lib.data.formats import DOCUMENT, DOCUMENTS, LABEL, LABELS, NEGATIVE, POSITIVE, QUERY, ntuple_columns
+from rerank_lib.evaluation.bm25 import BM25, document_text
+from rerank_lib.evaluation.bm25 import default_cache_dir as bm25_cache_dir
+
+logger = logging.getLogger(__name__)
+
+Method = Literal["bi-encoder", "bm25", "both"]
+OutputFormat = Literal["triplet", "n-tuple", "labeled-pair", "listwise"]
+METHODS = ("bi-encoder", "bm25", "both")
+OUTPUT_FORMATS = ("triplet", "n-tuple", "labeled-pair", "listwise")
+
+
+@dataclass
+class MiningStats:
+    """What mining did, stored in the result's ``attrs["mining"]`` and logged."""
+
+    rows: int
+    queries: int
+    corpus: int
+    output_rows: int = 0
+    negatives: int = 0
+    rows_with_fewer_negatives: int = 0
+    rows_without_negatives: int = 0
+    rows_dropped: int = 0
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    index: np.ndarray  # corpus positions, best first, known positives excluded
+    scores: np.ndarray
+
+
+def mine_hard_negatives(
+    dataset: pd.DataFrame | Sequence[Mapping[str, Any]] | Any,
+    model: Any = None,
+    *,
+    corpus: Sequence[str] | Mapping[str, Any] | None = None,
+    query_column: str | None = None,
+    positive_column: str | None = None,
+    method: Method = "bi-encoder",
+    num_negatives: int = 3,
+    range_min: int = 0,
+    range_max: int = 100,
+    margin: float | None = None,
+    margin_type: Literal["absolute", "relative"] = "absolute",
+    sampling: Literal["top", "random"] = "top",
+    seed: int = 42,
+    output_format: OutputFormat = "triplet",
+    list_labels: Literal["scores", "binary"] = "scores",
+    include_scores: bool = False,
+    cross_encoder: Any = None,
+    batch_size: int = 64,
+    max_length: int = 256,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    show_progress_bar: bool | None = None,
+    device: str | None = None,
+    dataset_name: str = "mining",
+) -> pd.DataFrame:
+    """Add mined negatives to (query, positive) rows.
+
+    Args:
+        dataset: a DataFrame (or records, or a ``datasets.Dataset``) of (query, positive) rows. With a ``label``
+            column, only rows labelled above 0 are positives.
+        model: for ``"bi-encoder"``/``"both"``: a model folder or an object with ``encode(texts)`` returning unit
+            vectors (e.g. :class:`~rerank_lib.data.embeddings.BiEncoder`).
+        corpus: candidate documents (texts, or ``{id: text or {"title", "text"}}``); the positives are always added.
+            Default: the dataset's positives.
+        query_column, positive_column: default ``query``/``positive`` (or ``document``), else the first two columns.
+        method: ``"bi-encoder"``, ``"bm25"`` or ``"both"``.
+        num_negatives: negatives per row.
+        range_min, range_max: candidates are the non-positive documents ranked ``range_min <= rank < range_max``
+            (0-based) for the query.
+        margin, margin_type: keep a candidate only if ``score <= positive - margin`` (absolute) or
+            ``score <= positive * (1 - margin)`` (relative); ``None``: no margin.
+        sampling: ``"top"`` takes the best candidates; ``"random"`` samples among them, seeded per row.
+        seed: seed of random sampling.
+        output_format: ``"triplet"`` (one row per negative), ``"n-tuple"`` (rows with fewer than ``num_negatives``
+            are dropped), ``"labeled-pair"`` (positive 1, negatives 0) or ``"listwise"``
+            (query, [positive, negatives...], labels).
+        list_labels: listwise labels: the scores (for distillation) or 1 for the positive and 0 for negatives.
+        include_scores: add a ``scores`` column (positive first) to triplets/n-tuples, ``score`` to pairs.
+        cross_encoder: a CrossEncoder (``predict(pairs)``) to rescore the candidates.
+        batch_size, max_length, device: embedding settings.
+        cache_dir, use_cache: where corpus embeddings and the BM25 index are cached (default: the rerank_lib cache).
+    """
+    _check_options(method, model, num_negatives, range_min, range_max, margin, margin_type, sampling, output_format)
+    frame = _as_frame(dataset)
+    require_rows(frame, dataset_name)
+    query_column, positive_column = _columns(frame, query_column, positive_column)
+    if LABEL in frame.columns and LABEL not in (query_column, positive_column):
+        labels = label_values(frame, LABEL, dataset_name)
+        frame = frame[[value > 0 for value in labels]].reset_index(drop=True)
+        require_rows(frame, dataset_name)
+    queries_by_row = text_values(frame, query_column, dataset_name)
+    positives_by_row = text_values(frame, positive_column, dataset_name)
+
+    queries = list(dict.fromkeys(queries_by_row))
+    query_index = {query: index for index, query in enumerate(queries)}
+    texts = _corpus_texts(corpus, positives_by_row)
+    text_index = {text: index for index, text in enumerate(texts)}
+    known: list[set[int]] = [set() for _ in queries]
+    rows_of_query: list[list[int]] = [[] for _ in queries]
+    positions = [text_index[positive] for positive in positives_by_row]
+    for row, (query, position) in enumerate(zip(queries_by_row, positions, strict=True)):
+        known[query_index[query]].add(position)
+        rows_of_query[query_index[query]].append(row)
+    for index, query in enumerate(queries):
+        if query in text_index:
+            known[index].add(text_index[query])  # a document identical to the query is no negative
+
+    stats = MiningStats(rows=len(frame), queries=len(queries), corpus=len(texts))
+    scorer = _Scorer(method, model, texts, batch_size, max_length, device, cache_dir, use_cache, show_progress_bar)
+    candidates, positive_scores = scorer.rank(queries, known, rows_of_query, positions, range_max)
+    if cross_encoder is not None:
+        candidates, positive_scores = _rescore(
+            cross_encoder, queries, texts, candidates, range_min, queries_by_row, positives_by_row, batch_size
+        )
+
+    rows = []
+    for row, (query, positive) in enumerate(zip(queries_by_row, positives_by_row, strict=True)):
+        found = candidates[query_index[query]]
+        index, scores = found.index[range_min:range_max], found.scores[range_min:range_max]
+        positive_score = positive_scores[row]
+        if margin is not None:
+            limit = positive_score - margin if margin_type == "absolute" else positive_score * (1 - margin)
+            keep = scores <= limit
+            index, scores = index[keep], scores[keep]
+        if sampling == "random" and len(index) > num_negatives:
+            chosen = np.sort(np.random.default_rng((seed, row)).choice(len(index), num_negatives, replace=False))
+        else:
+            chosen = np.arange(min(num_negatives, len(index)))
+        negatives = [texts[i] for i in index[chosen]]
+        rows.append((query, positive, positive_score, negatives, [float(s) for s in scores[chosen]]))
+    result = _output(rows, output_format, num_negatives, list_labels, include_scores, stats)
+    result.attrs["mining"] = asdict(stats)
+    logger.info("Mined hard negatives (%s, %s): %s", method, output_format, asdict(stats))
+    return result
+
+
+def _check_options(
+    method: str,
+    model: Any,
+    num_negatives: int,
+    range_min: int,
+    range_max: int,
+    margin: float | None,
+    margin_type: str,
+    sampling: str,
+    output_format: str,
+) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}.")
+    if method != "bm25" and model is None:
+        raise ValueError(f"method {method!r} needs a bi-encoder model (a folder or an object with encode()).")
+    if num_negatives < 1:
+        raise ValueError(f"num_negatives must be at least 1; got {num_negatives}.")
+    if not 0 <= range_min < range_max:
+        raise ValueError(f"Need 0 <= range_min < range_max; got range_min={range_min}, range_max={range_max}.")
+    if margin_type not in ("absolute", "relative"):
+        raise ValueError(f"margin_type must be 'absolute' or 'relative'; got {margin_type!r}.")
+    if margin is not None and (margin < 0 or (margin_type == "relative" and margin >= 1)):
+        raise ValueError(f"margin must be >= 0 (and < 1 when relative); got {margin}.")
+    if sampling not in ("top", "random"):
+        raise ValueError(f"sampling must be 'top' or 'random'; got {sampling!r}.")
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}; got {output_format!r}.")
+
+
+def _as_frame(dataset: Any) -> pd.DataFrame:
+    if isinstance(dataset, pd.DataFrame):
+        return dataset.reset_index(drop=True)
+    if hasattr(dataset, "to_pandas"):
+        return dataset.to_pandas()
+    return pd.DataFrame.from_records(list(dataset))
+
+
+def _columns(frame: pd.DataFrame, query: str | None, positive: str | None) -> tuple[str, str]:
+    columns = list(frame.columns)
+    if query is None:
+        query = QUERY if QUERY in columns else columns[0]
+    if positive is None:
+        positive = next((c for c in (POSITIVE, DOCUMENT) if c in columns), None)
+        positive = positive or next((c for c in columns if c not in (query, LABEL)), None)
+    for column in (query, positive):
+        if column is None or column not in columns:
+            raise ValueError(f"Mining needs a query and a positive column; got {query!r}, {positive!r} of {columns}.")
+    return query, positive  # type: ignore[return-value]
+
+
+def _corpus_texts(corpus: Sequence[str] | Mapping[str, Any] | None, positives: Sequence[str]) -> list[str]:
+    """Distinct documents: the corpus (in order) then any positive not in it; identical texts count once."""
+    if corpus is None:
+        documents: list[str] = []
+    elif isinstance(corpus, Mapping):
+        documents = [document_text(document) for document in corpus.values()]
+    else:
+        documents = [str(document) for document in corpus]
+    return list(dict.fromkeys([text for text in documents if text.strip()] + list(positives)))
+
+
+class _Scorer:
+    """First-stage scores of every corpus document for each query."""
+
+    def __init__(
+        self,
+        method: str,
+        model: Any,
+        texts: list[str],
+        batch_size: int,
+        max_length: int,
+        device: str | None,
+        cache_dir: str | os.PathLike | None,
+        use_cache: bool,
+        show_progress_bar: bool | None,
+    ) -> None:
+        self.method, self.batch_size, self.show = method, batch_size, show_progress_bar
+        self.encoder = self.embeddings = self.bm25 = None
+        if method in ("bi-encoder", "both"):
+            self.encoder = as_encoder(model, max_length=max_length, device=device)
+            folder = (cache_dir and os.path.join(cache_dir, "embeddings")) or embedding_cache_dir()
+            self.embeddings = embed_corpus(self.encoder, texts, batch_size, folder if use_cache else None, self.show)
+        if method in ("bm25", "both"):
+            folder = (cache_dir and os.path.join(cache_dir, "bm25")) or bm25_cache_dir()
+            corpus = {str(index): text for index, text in enumerate(texts)}
+            self.bm25 = BM25().fit(corpus, cache_dir=folder if use_cache else None)
+
+    def rank(
+        self,
+        queries: list[str],
+        known: list[set[int]],
+        rows_of_query: list[list[int]],
+        positions: list[int],
+        limit: int,
+    ) -> tuple[list[_Candidates], list[float]]:
+        """Each query's best ``limit`` candidates, and each row's positive score (``positions``: its corpus slot)."""
+        query_vectors = None
+        if self.encoder is not None:
+            query_vectors = np.asarray(self.encoder.encode(queries, batch_size=self.batch_size))
+        candidates: list[_Candidates] = []
+        positive_scores = [0.0] * len(positions)
+        for index in tqdm(range(len(queries)), desc="Mining", disable=not self.show):
+            scores = self._scores(queries[index], None if query_vectors is None else query_vectors[index])
+            for row in rows_of_query[index]:
+                positive_scores[row] = float(scores[positions[row]])
+            candidates.append(_top(scores, known[index], limit))
+        return candidates, positive_scores
+
+    def _scores(self, query: str, vector: np.ndarray | None) -> np.ndarray:
+        cosine = self.embeddings @ vector if vector is not None and self.embeddings is not None else None
+        if self.bm25 is None:
+            return cosine
+        lexical = self.bm25.get_scores(query)
+        if cosine is None:
+            return lexical
+        best = lexical.max()
+        return 0.5 * (cosine + 1) / 2 + 0.5 * (lexical / best if best > 0 else lexical * 0)
+
+
+def _top(scores: np.ndarray, excluded: set[int], limit: int) -> _Candidates:
+    """The ``limit`` best positions outside ``excluded``, best first; ties go to the earlier corpus position."""
+    scores = np.asarray(scores, dtype=np.float64).copy()
+    if excluded:
+        scores[list(excluded)] = -np.inf
+    allowed = np.flatnonzero(np.isfinite(scores))
+    if len(allowed) > limit:
+        kth = np.partition(scores[allowed], len(allowed) - limit)[len(allowed) - limit]
+        allowed = allowed[scores[allowed] >= kth]
+    order = np.lexsort((allowed, -scores[allowed]))[:limit]
+    chosen = allowed[order]
+    return _Candidates(chosen, scores[chosen])
+
+
+def _rescore(
+    cross_encoder: Any,
+    queries: list[str],
+    texts: list[str],
+    candidates: list[_Candidates],
+    range_min: int,
+    queries_by_row: list[str],
+    positives_by_row: list[str],
+    batch_size: int,
+) -> tuple[list[_Candidates], list[float]]:
+    """Cross-encoder scores for the window's candidates (re-sorted by them) and for each row's positive."""
+    pairs: dict[tuple[str, str], int] = {}
+    for query, found in zip(queries, candidates, strict=True):
+        for position in found.index[range_min:]:
+            pairs.setdefault((query, texts[position]), len(pairs))
+    for query, positive in zip(queries_by_row, positives_by_row, strict=True):
+        pairs.setdefault((query, positive), len(pairs))
+    scores = np.asarray(cross_encoder.predict(list(pairs), batch_size=batch_size), dtype=np.float64)
+    if scores.ndim != 1:
+        raise ValueError(f"Rescoring needs a cross-encoder with one output per pair; got shape {scores.shape}.")
+    rescored = []
+    for query, found in zip(queries, candidates, strict=True):
+        window = found.index[range_min:]
+        new = np.array([scores[pairs[(query, texts[position])]] for position in window])
+        order = np.argsort(-new, kind="stable")
+        # Keep the first-stage window: positions before range_min stay (unused), the window is re-sorted.
+        index = np.concatenate([found.index[:range_min], window[order]])
+        values = np.concatenate([found.scores[:range_min], new[order]])
+        rescored.append(_Candidates(index, values))
+    positive_scores = [float(scores[pairs[pair]]) for pair in zip(queries_by_row, positives_by_row, strict=True)]
+    return rescored, positive_scores
+
+
+def _output(
+    rows: list[tuple[str, str, float, list[str], list[float]]],
+    output_format: str,
+    num_negatives: int,
+    list_labels: str,
+    include_scores: bool,
+    stats: MiningStats,
+) -> pd.DataFrame:
+    records: list[dict[str, Any]] = []
+    for query, positive, positive_score, negatives, scores in rows:
+        if not negatives:
+            stats.rows_without_negatives += 1
+            stats.rows_dropped += 1
+            continue
+        if len(negatives) < num_negatives:
+            stats.rows_with_fewer_negatives += 1
+            if output_format == "n-tuple":
+                stats.rows_dropped += 1
+                continue
+        stats.negatives += len(negatives)
+        if output_format == "triplet":
+            for negative, score in zip(negatives, scores, strict=True):
+                record = {QUERY: query, POSITIVE: positive, NEGATIVE: negative}
+                records.append(record | ({"scores": [positive_score, score]} if include_scores else {}))
+        elif output_format == "n-tuple":
+            record = dict(zip(ntuple_columns(num_negatives), [query, positive, *negatives], strict=True))
+            records.append(record | ({"scores": [positive_score, *scores]} if include_scores else {}))
+        elif output_format == "labeled-pair":
+            documents = [(positive, 1.0, positive_score)]
+            documents += [(negative, 0.0, score) for negative, score in zip(negatives, scores, strict=True)]
+            for document, grade, score in documents:
+                record = {QUERY: query, DOCUMENT: document, LABEL: grade}
+                records.append(record | ({"score": score} if include_scores else {}))
+        else:
+            labels = [positive_score, *scores] if list_labels == "scores" else [1.0] + [0.0] * len(negatives)
+            records.append({QUERY: query, DOCUMENTS: [positive, *negatives], LABELS: labels})
+    stats.output_rows = len(records)
+    columns = {
+        "triplet": [QUERY, POSITIVE, NEGATIVE],
+        "n-tuple": ntuple_columns(num_negatives),
+        "labeled-pair": [QUERY, DOCUMENT, LABEL],
+        "listwise": [QUERY, DOCUMENTS, LABELS],
+    }[output_format]
+    if include_scores and output_format != "listwise":
+        columns = columns + ["score" if output_format == "labeled-pair" else "scores"]
+    return pd.DataFrame.from_records(records, columns=columns)

@@ -1,0 +1,241 @@
+"""The dataset catalog: the docstring's example parses and builds on the real team data; bad entries fail early."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+import tasks.catalog as catalog
+from rerank_lib.data import read_wikiqa_reranking_samples
+from rerank_lib.errors import ConfigError, DataValidationError
+from tasks.io import file_md5
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def example_catalog() -> dict:
+    block = catalog.__doc__.split("(proposed for params.yaml as ``prepare.datasets``)::\n", 1)[1]
+    return yaml.safe_load(textwrap.dedent(block))["datasets"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[catalog.PreparedDataset, dict, Path]]:
+    """Every example entry built from data/raw and written out once for the tests below."""
+    cache = tmp_path_factory.mktemp("cache")
+    out = tmp_path_factory.mktemp("prepared")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RERANK_LIB_CACHE", str(cache))
+        entries = catalog.parse_catalog(example_catalog())
+        result = {}
+        for name, entry in entries.items():
+            prepared = catalog.build_dataset(name, entry, ROOT)
+            manifest = catalog.write_prepared(prepared, out / name)
+            result[name] = (prepared, manifest, out / name)
+    return result
+
+
+def test_example_catalog_covers_the_five_team_datasets() -> None:
+    entries = catalog.parse_catalog(example_catalog())
+    assert set(entries) == {"wikiqa-train", "wikiqa-test", "scifact-train", "stsbenchmark", "sick", "trec-dl19"}
+    assert entries["scifact-train"].mining is not None and entries["sick"].split is not None
+
+
+def test_wikiqa_entries(built: dict) -> None:
+    train, manifest, folder = built["wikiqa-train"]
+    assert manifest["splits"] == {"train": {"file": "train.parquet", "rows": 20347}}
+    assert manifest["columns"] == ["query", "document", "label"] and manifest["format"] == "pairs"
+    assert train.splits["train"]["label"].value_counts().to_dict() == {0.0: 19308, 1.0: 1039}
+    assert manifest["validation"]["train"]["queries without any positive"] == 1245
+    test, manifest, _ = built["wikiqa-test"]
+    assert manifest["splits"]["test"]["rows"] == 237 and manifest["read"]["test"]["rows_read"] == 6165
+    samples = catalog.read_prepared(built["wikiqa-test"][2], "test")
+    assert list(samples.columns) == ["query", "positive", "negative"] and isinstance(samples.iloc[0]["positive"], list)
+    assert samples.to_dict("records") == read_wikiqa_reranking_samples(ROOT / "data/raw/wikiqa/WikiQA-test.tsv")
+
+
+def test_scifact_mined_ntuples_exclude_every_known_positive(built: dict) -> None:
+    from rerank_lib.data import read_beir_judgments
+
+    prepared, manifest, _ = built["scifact-train"]
+    table = prepared.splits["train"]
+    assert list(table.columns) == ["query", "positive", "negative_1", "negative_2", "negative_3", "negative_4"]
+    assert 500 < len(table) <= 564 and manifest["mining"]["train"]["corpus"] == 5183
+    judged = read_beir_judgments(ROOT / "data/raw/scifact", "train")
+    positives = judged.groupby("query")["document"].apply(set).to_dict()
+    for row in table.itertuples(index=False):
+        assert not {row.negative_1, row.negative_2, row.negative_3, row.negative_4} & positives[row.query]
+
+
+def test_sts_and_sick_scores_normalised_and_split(built: dict) -> None:
+    sts, manifest, _ = built["stsbenchmark"]
+    assert {split: len(table) for split, table in sts.splits.items()} == {"train": 5749, "dev": 1500, "test": 1379}
+    assert all(table["label"].between(0, 1).all() for table in sts.splits.values())
+    assert manifest["read"]["test"]["extra_field_lines"] == 284
+    sick, manifest, _ = built["sick"]
+    assert manifest["rows"] == 9927 and {s: v["rows"] for s, v in manifest["splits"].items()} == {
+        "train": 8074,
+        "dev": 985,
+        "test": 868,
+    }
+    assert sick.splits["train"]["label"].min() == 0.0 and sick.splits["train"]["label"].max() == 1.0
+    assert not set(sick.splits["train"]["query"]) & set(sick.splits["test"]["query"])
+
+
+def test_trec_dl19_graded_lists(built: dict) -> None:
+    prepared, manifest, _ = built["trec-dl19"]
+    lists = prepared.splits["test"]
+    assert len(lists) == 43 and sum(map(len, lists["documents"])) == 4102
+    assert {grade for labels in lists["labels"] for grade in labels} == {1.0, 2.0, 3.0}
+
+
+def test_manifest_records_source_hashes_outputs_and_entry(built: dict) -> None:
+    _, manifest, folder = built["sick"]
+    assert manifest["inputs"] == {"data/raw/sick/SICK.txt": file_md5(ROOT / "data/raw/sick/SICK.txt")}
+    on_disk = json.loads((folder / "manifest.json").read_text())
+    assert on_disk["outputs"] == {
+        name: file_md5(folder / name) for name in ("train.parquet", "dev.parquet", "test.parquet")
+    }
+    assert on_disk["entry"]["split"]["seed"] == 42 and on_disk["source"]["kind"] == "file"
+    beir_inputs = built["trec-dl19"][1]["inputs"]
+    assert set(beir_inputs) == {
+        "data/raw/msmarco-trec-dl19/corpus.jsonl",
+        "data/raw/msmarco-trec-dl19/queries.jsonl",
+        "data/raw/msmarco-trec-dl19/qrels/test.tsv",
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"source": {"kind": "file", "path": "x.tsv", "quote": "none"}},
+            r"unknown key 'datasets.toy.source.file.quote'",
+        ),
+        ({"source": {"kind": "ftp", "path": "x"}}, r"'datasets.toy.source'.*kind"),
+        ({"format": "quads"}, r"'datasets.toy.format'"),
+        ({"columns": {"question": "Question"}}, r"'datasets.toy.columns'.*unknown column role"),
+        ({"format": "reranking", "mining": {}}, r"mining produces pairs, triplets"),
+        ({"mining": {"method": "bi-encoder"}}, r"needs `model`"),
+        ({"mining": {"margin": 1.5, "margin_type": "relative"}}, r"relative margin must be below 1"),
+        ({"mining": {"range_min": 9, "range_max": 3}}, r"range_min \(9\) must be below range_max"),
+        ({"split": {"fractions": {"train": 0.9, "test": 0.2}}}, r"'datasets.toy.split.fractions'.*sum to 1"),
+        ({"validation": {"loss": "FocalLoss"}}, r"unknown loss 'FocalLoss'"),
+        ({"labels": {"scale": [5, 0]}}, r"'datasets.toy.labels.scale'.*low < high"),
+        ({"source": {"kind": "file", "path": "x", "expected_rows": {"train": 3}}}, r"expected_rows as a mapping"),
+        ({"mining": {"num_negatives": "three"}}, r"'datasets.toy.mining.num_negatives'"),
+    ],
+)
+def test_bad_entries_raise_config_errors_naming_the_key(change: dict, message: str) -> None:
+    entry = {"source": {"kind": "file", "path": "x.tsv"}, "format": "pairs"} | change
+    with pytest.raises(ConfigError, match=message):
+        catalog.parse_catalog({"toy": entry})
+
+
+def test_bad_dataset_name_and_missing_key() -> None:
+    with pytest.raises(ConfigError, match="must be a plain folder name"):
+        catalog.parse_catalog({"../escape": {"source": {"kind": "beir", "folder": "x"}, "format": "listwise"}})
+    with pytest.raises(ConfigError, match=r"missing key 'datasets.toy.format'"):
+        catalog.parse_catalog({"toy": {"source": {"kind": "beir", "folder": "x"}}})
+
+
+def entry(**fields) -> catalog.DatasetEntry:
+    return catalog.parse_catalog({"toy": fields})["toy"]
+
+
+def test_local_jsonl_glob_with_label_map_threshold_and_lists(tmp_path: Path) -> None:
+    for part, rows in {"a": [("q1", "d1", "yes"), ("q1", "d2", "no")], "b": [("q2", "d3", "maybe")]}.items():
+        lines = [json.dumps({"question": q, "passage": d, "judgement": j}) for q, d, j in rows]
+        (tmp_path / f"part-{part}.jsonl").write_text("\n".join(lines) + "\n")
+    toy = entry(
+        source={"kind": "file", "path": "part-*.jsonl", "split": "train"},
+        columns={"query": "question", "document": "passage", "label": "judgement"},
+        labels={"map": {"yes": 2, "maybe": 1, "no": 0}, "binary_threshold": 1},
+        format="listwise",
+    )
+    prepared = catalog.build_dataset("toy", toy, tmp_path)
+    table = prepared.splits["train"]
+    assert table.to_dict("records") == [
+        {"query": "q1", "documents": ["d1", "d2"], "labels": [1.0, 0.0]},
+        {"query": "q2", "documents": ["d3"], "labels": [1.0]},
+    ]
+    assert set(prepared.manifest["inputs"]) == {"part-a.jsonl", "part-b.jsonl"}
+
+
+def test_build_errors_name_dataset_file_column_and_row(tmp_path: Path) -> None:
+    with pytest.raises(DataValidationError, match=r"dataset 'toy'.*absent.tsv does not exist"):
+        catalog.build_dataset("toy", entry(source={"kind": "file", "path": "absent.tsv"}, format="pairs"), tmp_path)
+    (tmp_path / "x.tsv").write_text("q\td\ty\nq1\td1\t1\nq2\td2\t\n")
+    mapped = {"query": "q", "document": "d", "label": "y"}
+    with pytest.raises(DataValidationError, match=r"dataset 'toy': column 'label', row 1: missing label"):
+        catalog.build_dataset(
+            "toy", entry(source={"kind": "file", "path": "x.tsv"}, columns=mapped, format="pairs"), tmp_path
+        )
+    with pytest.raises(DataValidationError, match=r"dataset 'toy' \(x.tsv\): missing column\(s\) \['Label'\]"):
+        catalog.build_dataset(
+            "toy",
+            entry(source={"kind": "file", "path": "x.tsv"}, columns={"query": "q", "label": "Label"}, format="pairs"),
+            tmp_path,
+        )
+    (tmp_path / "ok.tsv").write_text("q\td\ty\nq1\td1\t1\n")
+    with pytest.raises(ConfigError, match=r"datasets.toy.format: n-tuples cannot be made from pairs"):
+        catalog.build_dataset(
+            "toy", entry(source={"kind": "file", "path": "ok.tsv"}, columns=mapped, format="n-tuples"), tmp_path
+        )
+    with pytest.raises(DataValidationError, match=r"dataset 'toy/data': .*label 3.0 is outside \[0.0, 1.0\]"):
+        (tmp_path / "ok.tsv").write_text("q\td\ty\nq1\td1\t3\n")
+        toy = entry(
+            source={"kind": "file", "path": "ok.tsv"},
+            columns=mapped,
+            format="pairs",
+            validation={"loss": "BinaryCrossEntropyLoss"},
+        )
+        catalog.build_dataset("toy", toy, tmp_path)
+
+
+def test_write_is_atomic(tmp_path: Path) -> None:
+    good = catalog.PreparedDataset("toy", "pairs", {"train": pd.DataFrame({"query": ["q"]})}, {"name": "toy"})
+    catalog.write_prepared(good, tmp_path / "toy")
+    broken = catalog.PreparedDataset("toy", "pairs", {"train": pd.DataFrame({"query": [object()]})}, {"name": "toy"})
+    with pytest.raises(Exception):  # noqa: B017 - pyarrow's own error type; what matters is the old folder survives
+        catalog.write_prepared(broken, tmp_path / "toy")
+    assert sorted(p.name for p in (tmp_path / "toy").iterdir()) == ["manifest.json", "train.parquet"]
+    assert [p.name for p in tmp_path.iterdir()] == ["toy"]  # no staging folder left behind
+
+
+def _fill_hub_cache(cache: Path, source: Path) -> None:
+    """Leave in ``cache`` what a connected ``load_dataset("team/toy_pairs", "default")`` run would have left."""
+    from datasets.packaged_modules.json.json import Json
+
+    builder = Json(
+        cache_dir=str(cache),
+        dataset_name="team___toy_pairs",
+        config_name="default",
+        config_id="default",
+        data_files={"train": [str(source)]},
+        hash="0123456789abcdef",
+    )
+    builder.download_and_prepare()
+    for arrow in cache.rglob("team___toy_pairs-*.arrow"):
+        arrow.rename(arrow.with_name(arrow.name.replace("team___", "")))
+
+
+def test_hub_source_loads_offline_from_a_local_datasets_cache(tmp_path: Path) -> None:
+    source = tmp_path / "rows.jsonl"
+    source.write_text("\n".join(json.dumps({"q": f"q{i}", "d": f"d{i}", "y": i % 2}) for i in range(6)) + "\n")
+    _fill_hub_cache(tmp_path / "hf-cache", source)
+    toy = entry(
+        source={"kind": "hub", "id": "team/toy_pairs", "config": "default", "split": "train", "cache_dir": "hf-cache"},
+        columns={"query": "q", "document": "d", "label": "y"},
+        format="pairs",
+    )
+    prepared = catalog.build_dataset("toy", toy, tmp_path)
+    assert prepared.splits["train"]["label"].tolist() == [0.0, 1.0, 0.0, 1.0, 0.0, 1.0]
+    assert list(prepared.manifest["inputs"]) == ["hub:team/toy_pairs/default/train"]
+    missing = entry(source={"kind": "hub", "id": "team/absent", "cache_dir": "hf-cache"}, format="pairs")
+    with pytest.raises(DataValidationError, match=r"dataset 'toy': cannot load Hub dataset 'team/absent'.*offline"):
+        catalog.build_dataset("toy", missing, tmp_path)
