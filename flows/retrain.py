@@ -1,44 +1,112 @@
-"""The retraining flow: prepare → train → evaluate → card → register, as Prefect tasks.
+"""The retraining flow: prepare → train → evaluate → card → register (with promotion), as Prefect tasks.
 
-Run it with ``rerank run`` (or ``python -m flows.retrain``); Prefect runs in its ephemeral local mode unless
-``PREFECT_API_URL`` points at a server.
+Run it with ``rerank run`` (or ``python -m flows.retrain``). Prefect runs in its ephemeral local mode unless
+``PREFECT_API_URL`` points at a server. Training runs in a subprocess launched by its task, so the task timeout
+is enforceable and the same task can launch ``torchrun`` / ``accelerate launch`` with several processes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
 from prefect import flow, get_run_logger, task
+from prefect.filesystems import LocalFileSystem
 
-from tasks.config import load_params
+from rerank_lib.errors import RerankError
+from tasks.config import LaunchConfig, PipelineConfig, load_params
+from tasks.io import file_md5, write_text_atomic
 from tasks.layout import Layout
 from tasks.stages import STAGES
+from tasks.tracking import RUN_ID_ENV, start_run
+
+RESULTS_DIR = ".prefect-results"
+RESULTS_BLOCK = "rerank-task-results"
+EFFECTIVE_PARAMS = "artifacts/flow_params.yaml"
 
 
-@task(name="prepare")
-def prepare_task(cfg: Any, layout: Layout) -> Any:
+class TrainingProcessError(RerankError):
+    """The training subprocess failed; its log tail is in the message."""
+
+
+def prepare_cache_key(context: Any, parameters: dict[str, Any]) -> str:
+    """Cache `prepare` on its params, the raw input hashes and the prepared output (so a deleted output reruns)."""
+    cfg: PipelineConfig = parameters["cfg"]
+    layout: Layout = parameters["layout"]
+    digest = hashlib.sha256(json.dumps(cfg.prepare.model_dump(mode="json"), sort_keys=True).encode())
+    raw = layout.raw / "wikiqa"
+    for name in (cfg.prepare.train_file, cfg.prepare.test_file):
+        path = raw / name
+        digest.update(f"{name}:{file_md5(path) if path.is_file() else 'missing'}".encode())
+    manifest = layout.prepared / "manifest.json"
+    digest.update(manifest.read_bytes() if manifest.is_file() else b"no-output")
+    return f"prepare-{digest.hexdigest()}"
+
+
+@task(name="open-mlflow-run", retries=2, retry_delay_seconds=5, timeout_seconds=120)
+def open_run_task(cfg: PipelineConfig, layout: Layout) -> str:
+    """Create the pipeline's MLflow run first: an unreachable tracking server fails the flow before training."""
+    return start_run(cfg.tracking.tracking_uri, cfg.tracking.experiment, layout.root)
+
+
+@task(name="prepare", cache_key_fn=prepare_cache_key, persist_result=True, timeout_seconds=3600)
+def prepare_task(cfg: PipelineConfig, layout: Layout) -> Any:
     return STAGES["prepare"](cfg, layout)
 
 
-@task(name="train")
-def train_task(cfg: Any, layout: Layout) -> Any:
-    return STAGES["train"](cfg, layout)
+def training_command(launch: LaunchConfig, root: Path, params_file: Path) -> list[str]:
+    """The command that runs the train stage under the configured launcher."""
+    stage = ["-m", "tasks.cli", "--root", str(root), "--params", str(params_file), "stage", "train"]
+    if launch.kind == "torchrun":
+        return [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={launch.num_processes}", *stage]
+    if launch.kind == "accelerate":
+        command = [sys.executable, "-m", "accelerate.commands.launch", f"--num_processes={launch.num_processes}"]
+        if launch.accelerate_config:
+            command.append(f"--config_file={root / launch.accelerate_config}")
+        return [*command, *stage]
+    return [sys.executable, *stage]
 
 
-@task(name="evaluate")
-def evaluate_task(cfg: Any, layout: Layout) -> Any:
+@task(name="train", cache_policy=None, persist_result=False)
+def train_task(cfg: PipelineConfig, layout: Layout, run_id: str, params_file: Path) -> None:
+    """Launch training as a subprocess; never cached (it resumes from its own checkpoints instead)."""
+    logger = get_run_logger()
+    command = training_command(cfg.launch, layout.root, params_file)
+    logger.info("Launching training: %s", " ".join(command))
+    env = {**os.environ, RUN_ID_ENV: run_id}
+    process = subprocess.run(
+        command, cwd=layout.root, env=env, timeout=cfg.launch.timeout_seconds, capture_output=True, text=True
+    )
+    if process.returncode != 0:
+        tail = (process.stdout[-2000:] + process.stderr[-4000:]).strip()
+        raise TrainingProcessError(f"Training exited with code {process.returncode}:\n{tail}")
+
+
+@task(name="evaluate", timeout_seconds=3600)
+def evaluate_task(cfg: PipelineConfig, layout: Layout) -> Any:
     return STAGES["evaluate"](cfg, layout)
 
 
-@task(name="card")
-def card_task(cfg: Any, layout: Layout) -> Any:
+@task(name="card", timeout_seconds=600)
+def card_task(cfg: PipelineConfig, layout: Layout) -> Any:
     return STAGES["card"](cfg, layout)
 
 
-@task(name="register", retries=2, retry_delay_seconds=5)
-def register_task(cfg: Any, layout: Layout) -> Any:
+@task(name="register", retries=3, retry_delay_seconds=[5, 20, 60], timeout_seconds=1800)
+def register_task(cfg: PipelineConfig, layout: Layout) -> Any:
     return STAGES["register"](cfg, layout)
+
+
+@task(name="push", retries=2, retry_delay_seconds=30, timeout_seconds=3600)
+def push_task(cfg: PipelineConfig, layout: Layout) -> Any:
+    """Hub push (a dry run without a token); its own retries cover transient HTTP failures."""
+    return STAGES["push"](cfg, layout)
 
 
 @flow(name="retrain-reranker", log_prints=True)
@@ -52,11 +120,18 @@ def retrain(
     layout = Layout(Path(root).resolve())
     cfg = load_params(layout.root / params_path, profile=profile, overrides=overrides)
     logger = get_run_logger()
-    prepare_task(cfg, layout)
-    train_task(cfg, layout)
+    params_file = layout.root / EFFECTIVE_PARAMS
+    write_text_atomic(params_file, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    run_id = open_run_task(cfg, layout)
+    # Task results (the prepare cache) persist under the project, not in the user's home.
+    storage = LocalFileSystem(basepath=str(layout.root / RESULTS_DIR))
+    storage.save(RESULTS_BLOCK, overwrite=True)
+    prepare_task.with_options(result_storage=storage)(cfg, layout)
+    train_task.with_options(timeout_seconds=cfg.launch.timeout_seconds + 60)(cfg, layout, run_id, params_file)
     evaluation = evaluate_task(cfg, layout)
     card_path = card_task(cfg, layout)
     registered = register_task(cfg, layout)
+    pushed = push_task(cfg, layout)
     outputs = {
         "model": str(layout.model),
         "metrics": str(layout.metrics),
@@ -64,6 +139,8 @@ def retrain(
         "mlflow_tracking_uri": registered.tracking_uri,
         "mlflow_run_id": registered.run_id,
         "registered_model": f"{registered.model_name} version {registered.model_version}",
+        "promotion": f"{registered.decision} ({registered.reason})",
+        "hub_push": pushed.url if pushed.pushed else f"skipped: {pushed.skipped_reason}",
     }
     for name, value in evaluation.metrics.items():
         logger.info("%s = %.4f", name, value)
@@ -73,4 +150,4 @@ def retrain(
 if __name__ == "__main__":
     from tasks.cli import main
 
-    main(["run"])
+    raise SystemExit(main(["run"]))

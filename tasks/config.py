@@ -6,14 +6,16 @@ Each stage reads only its own section, so DVC can depend on exactly the keys a s
 from __future__ import annotations
 
 import copy
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rerank_lib.errors import ConfigError
+from rerank_lib.hub import validate_repo_id
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 
@@ -61,10 +63,98 @@ class CardConfig(StageConfig):
     license: str | None = "apache-2.0"
 
 
-class RegisterConfig(StageConfig):
+class TrackingConfig(StageConfig):
+    """Where MLflow records runs; read by train, evaluate and register."""
+
     tracking_uri: str = "sqlite:///mlflow.db"
     experiment: str = "reranker-retraining"
+
+
+class RegisterConfig(StageConfig):
     registered_model: str = "wikiqa-reranker"
+
+
+class PromoteConfig(StageConfig):
+    """The promotion gate: move `champion` only for a gain of at least ``min_delta`` on the same eval data."""
+
+    min_delta: float = Field(default=0.0, ge=0)
+    champion_alias: str = "champion"
+    challenger_alias: str = "challenger"
+
+
+class LaunchConfig(StageConfig):
+    """How the flow launches training: in-process Python, or torchrun / accelerate with several processes."""
+
+    kind: Literal["python", "torchrun", "accelerate"] = "python"
+    num_processes: int = Field(default=1, gt=0)
+    accelerate_config: str | None = None
+    timeout_seconds: int = Field(default=4 * 3600, gt=0)
+
+
+class ScheduleConfig(StageConfig):
+    """When `rerank serve` retrains: a cron expression and its timezone."""
+
+    cron: str = "0 3 * * 1"
+    timezone: str = "UTC"
+
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Hub user tokens start with "hf_"; a long value of that shape in params means a token was pasted there.
+TOKEN_SHAPE = re.compile(r"^hf_[A-Za-z0-9]{20,}$")
+
+
+class PushConfig(StageConfig):
+    """Where and how to push. Holds no secret: ``token_env`` / ``secret_block`` only say where the token is."""
+
+    enabled: bool = False
+    repo_id: str | None = None
+    private: bool = True
+    revision: str | None = None
+    create_pr: bool = False
+    tags: list[str] = Field(default_factory=list)
+    token_env: str = "HF_TOKEN"
+    secret_block: str | None = None
+    endpoint: str | None = None
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    backoff_seconds: float = Field(default=2.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_token_values(cls, data: Any) -> Any:
+        """Refuse a token pasted into params, and scrub it first so the error message cannot show it."""
+        if isinstance(data, dict):
+            for key in ("token_env", "secret_block"):
+                value = data.get(key)
+                if isinstance(value, str) and TOKEN_SHAPE.match(value):
+                    data[key] = "<redacted>"
+                    raise ValueError(
+                        f"push.{key} holds what looks like a Hub token. Put the token in an environment variable "
+                        f"or a Prefect Secret block and name that here; revoke the exposed token."
+                    )
+        return data
+
+    @field_validator("token_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not ENV_NAME.match(value):
+            raise ValueError("must be the name of an environment variable (letters, digits, '_')")
+        return value
+
+    @field_validator("repo_id")
+    @classmethod
+    def _repo_id(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                validate_repo_id(value)
+            except ConfigError as error:
+                raise ValueError(str(error)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _enabled_needs_repo(self) -> PushConfig:
+        if self.enabled and not self.repo_id:
+            raise ValueError("push.enabled is true but push.repo_id is not set")
+        return self
 
 
 with warnings.catch_warnings():
@@ -78,7 +168,12 @@ with warnings.catch_warnings():
         train: TrainConfig
         evaluate: EvaluateConfig
         card: CardConfig
+        tracking: TrackingConfig
         register: RegisterConfig
+        promote: PromoteConfig
+        launch: LaunchConfig = LaunchConfig()
+        schedule: ScheduleConfig = ScheduleConfig()
+        push: PushConfig = PushConfig()
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -144,6 +239,32 @@ def load_params(
         return PipelineConfig.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(_format_validation_error(str(path), error)) from error
+
+
+def parse_set_overrides(assignments: list[str]) -> dict[str, Any]:
+    """``["train.epochs=2", "prepare.max_train_pairs=100"]`` into a nested override dict (values parsed as YAML)."""
+    overrides: dict[str, Any] = {}
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or not key or "." not in key:
+            raise ConfigError(f"--set expects section.key=value, got {assignment!r}.")
+        node = overrides
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = _parse_scalar(value)
+    return overrides
+
+
+def _parse_scalar(text: str) -> Any:
+    """YAML scalars, plus the ``1e-4`` float spelling that YAML 1.1 reads as a string."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def merged_params_dict(path: str | Path, profile: str | None = None, overrides: dict[str, Any] | None = None) -> dict:

@@ -52,3 +52,7 @@ class Layout:
     @property
     def registry_record(self) -> Path:
         return self.root / "artifacts" / "registry.json"
+
+    @property
+    def push_record(self) -> Path:
+        return self.root / "artifacts" / "push.json"

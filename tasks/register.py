@@ -1,11 +1,15 @@
-"""Stage `register`: one MLflow run with params, metrics and artifacts, and a new registered model version."""
+"""Stage `register`: complete the pipeline's MLflow run, register the model as a new version, apply the gate.
+
+The run gets params (params flattened), evaluator metrics, artifacts (model card, evaluation CSVs, params.yaml,
+dvc.lock) and lineage tags (git commit, dvc.lock hashes of the inputs, data manifest hashes). The model is
+logged as a pyfunc wrapping the CrossEncoder and registered; then the promotion gate moves the aliases.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-import subprocess
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -13,13 +17,18 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+import yaml
 from mlflow.models import infer_signature
 
 import rerank_lib
 import tasks
-from tasks.config import RegisterConfig
+from tasks.config import PromoteConfig, RegisterConfig, TrackingConfig
+from tasks.evaluate import pipeline_run_id
 from tasks.io import write_json_atomic
+from tasks.lineage import git_commit
 from tasks.mlflow_model import MODEL_ARTIFACT
+from tasks.promote import DATA_HASH_TAG, METRIC_TAG, SCORE_TAG, gate
+from tasks.tracking import flatten, mlflow_metric_name, resolve_tracking_uri, start_run
 
 logger = logging.getLogger(__name__)
 
@@ -30,103 +39,97 @@ PYFUNC_CODE = Path(__file__).with_name("mlflow_model_code.py")
 @dataclass(frozen=True)
 class RegisterResult:
     run_id: str
-    experiment_id: str
     model_name: str
     model_version: str
     model_uri: str
     tracking_uri: str
+    decision: str
+    reason: str
 
 
-def resolve_tracking_uri(uri: str, root: Path) -> str:
-    """A relative ``sqlite:///file.db`` is anchored at the project root, so every stage finds the same database."""
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
-        return prefix + str((Path(root) / uri[len(prefix) :]).resolve())
-    return uri
-
-
-def mlflow_metric_name(name: str) -> str:
-    """MLflow metric names allow letters, digits, ``_-./`` and spaces: ``ndcg@10`` becomes ``ndcg_at_10``."""
-    return "".join(ch if ch.isalnum() or ch in "_-./ " else "_" for ch in name.replace("@", "_at_"))
-
-
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
-
-
-def git_commit(root: Path) -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def _experiment_id(name: str, root: Path) -> str:
-    experiment = mlflow.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    return mlflow.create_experiment(name, artifact_location=(Path(root) / "mlartifacts").resolve().as_uri())
+def lineage_tags(root: Path, prepared_manifest: Path) -> dict[str, str]:
+    """Git commit, the dvc.lock hashes of every stage input, and the prepared data's hashes."""
+    tags = {"git_commit": git_commit(root)}
+    lock = Path(root) / "dvc.lock"
+    if lock.is_file():
+        stages = (yaml.safe_load(lock.read_text(encoding="utf-8")) or {}).get("stages", {})
+        for stage in stages.values():
+            for dep in stage.get("deps", []):
+                tags[f"dvc.{dep['path']}"] = str(dep.get("md5", dep.get("hash", "")))
+    if prepared_manifest.is_file():
+        manifest = json.loads(prepared_manifest.read_text(encoding="utf-8"))
+        for group in ("inputs", "outputs"):
+            tags.update({f"data.{name}": digest for name, digest in manifest.get(group, {}).items()})
+    return tags
 
 
 def run_register(
     cfg: RegisterConfig,
+    tracking: TrackingConfig,
+    promote: PromoteConfig,
     params: dict[str, Any],
     model_dir: Path,
     eval_dir: Path,
+    prepared_manifest: Path,
     root: Path,
     out: Path,
 ) -> RegisterResult:
-    """Log the run and register the model; writes ``out`` (registry.json) with the run id and version."""
-    tracking_uri = resolve_tracking_uri(cfg.tracking_uri, root)
-    mlflow.set_tracking_uri(tracking_uri)
-    experiment_id = _experiment_id(cfg.experiment, root)
+    """Log and register the model, apply the promotion gate, and write ``out`` (registry.json)."""
+    root = Path(root)
     metrics_file = json.loads((Path(eval_dir) / "metrics.json").read_text(encoding="utf-8"))
-    manifest_path = Path(root) / "data" / "prepared" / "wikiqa" / "manifest.json"
-    tags = {"git_commit": git_commit(root)}
-    if manifest_path.is_file():
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        tags.update({f"data.{name}": digest for name, digest in manifest.get("inputs", {}).items()})
+    run_id = start_run(tracking.tracking_uri, tracking.experiment, root, pipeline_run_id(model_dir))
+    primary = metrics_file["primary_metric"]
 
-    with mlflow.start_run(experiment_id=experiment_id) as run:
-        mlflow.set_tags(tags)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.set_tags(lineage_tags(root, prepared_manifest))
         mlflow.log_params({key: str(value)[:500] for key, value in flatten(params).items()})
         mlflow.log_metrics({mlflow_metric_name(k): float(v) for k, v in metrics_file["metrics"].items()})
         mlflow.log_artifacts(str(eval_dir), artifact_path="eval")
         if (Path(model_dir) / "README.md").is_file():
             mlflow.log_artifact(str(Path(model_dir) / "README.md"), artifact_path="card")
         for extra in ("params.yaml", "dvc.lock"):
-            if (Path(root) / extra).is_file():
-                mlflow.log_artifact(str(Path(root) / extra), artifact_path="config")
+            if (root / extra).is_file():
+                mlflow.log_artifact(str(root / extra), artifact_path="config")
         example = pd.DataFrame({"query": ["what is a glacier cave?"], "passage": ["A glacier cave is a cave in ice."]})
-        signature = infer_signature(example, np.array([0.5], dtype=np.float32))
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(PYFUNC_CODE),
             artifacts={MODEL_ARTIFACT: str(model_dir)},
             code_paths=[str(Path(rerank_lib.__file__).parent), str(Path(tasks.__file__).parent)],
             pip_requirements=[f"torch=={version('torch')}", f"transformers=={version('transformers')}"],
-            signature=signature,
+            signature=infer_signature(example, np.array([0.5], dtype=np.float32)),
             input_example=example,
             registered_model_name=cfg.registered_model,
         )
-        model_version = str(info.registered_model_version)
+    model_version = str(info.registered_model_version)
+
+    # The version and all its artifacts are stored; only now may the gate move an alias.
+    client = mlflow.MlflowClient()
+    version_tags = {
+        SCORE_TAG: str(metrics_file["metrics"][primary]),
+        METRIC_TAG: primary,
+        DATA_HASH_TAG: str(metrics_file.get("data_hash", "")),
+    }
+    for key, value in version_tags.items():
+        client.set_model_version_tag(cfg.registered_model, model_version, key, value)
+    decision = gate(promote, client, cfg.registered_model, model_version, root / "artifacts")
 
     result = RegisterResult(
-        run_id=run.info.run_id,
-        experiment_id=experiment_id,
+        run_id=run_id,
         model_name=cfg.registered_model,
         model_version=model_version,
         model_uri=f"models:/{cfg.registered_model}/{model_version}",
-        tracking_uri=tracking_uri,
+        tracking_uri=resolve_tracking_uri(tracking.tracking_uri, root),
+        decision=decision.decision,
+        reason=decision.reason,
     )
-    write_json_atomic(Path(out), result.__dict__)
-    logger.info("MLflow run %s; registered %s version %s", result.run_id, result.model_name, model_version)
+    write_json_atomic(Path(out), asdict(result))
+    logger.info(
+        "MLflow run %s; %s version %s is %s (%s)",
+        run_id,
+        cfg.registered_model,
+        model_version,
+        decision.decision,
+        decision.reason,
+    )
     return result

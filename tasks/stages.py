@@ -10,10 +10,11 @@ from tasks.config import PipelineConfig
 from tasks.evaluate import run_evaluate
 from tasks.layout import Layout
 from tasks.prepare import run_prepare
+from tasks.push import run_push
 from tasks.register import run_register
 from tasks.train import run_train
 
-STAGE_ORDER = ("prepare", "train", "evaluate", "card", "register")
+STAGE_ORDER = ("prepare", "train", "evaluate", "card", "register", "push")
 
 
 def prepare(cfg: PipelineConfig, layout: Layout) -> Any:
@@ -21,20 +22,33 @@ def prepare(cfg: PipelineConfig, layout: Layout) -> Any:
 
 
 def train(cfg: PipelineConfig, layout: Layout) -> Any:
-    return run_train(cfg.train, layout.prepared, layout.checkpoints, layout.trained_model)
+    return run_train(cfg.train, cfg.tracking, layout.prepared, layout.checkpoints, layout.trained_model, layout.root)
 
 
 def evaluate(cfg: PipelineConfig, layout: Layout) -> Any:
-    return run_evaluate(cfg.evaluate, layout.trained_model, layout.prepared, layout.eval_dir)
+    return run_evaluate(cfg.evaluate, cfg.tracking, layout.trained_model, layout.prepared, layout.eval_dir, layout.root)
 
 
 def card(cfg: PipelineConfig, layout: Layout) -> Any:
-    return run_card(cfg.card, layout.trained_model, layout.metrics, layout.model)
+    return run_card(cfg.card, layout.trained_model, layout.metrics, layout.model, prepared=layout.prepared)
 
 
 def register(cfg: PipelineConfig, layout: Layout) -> Any:
-    params = cfg.model_dump(mode="json")
-    return run_register(cfg.register, params, layout.model, layout.eval_dir, layout.root, layout.registry_record)
+    return run_register(
+        cfg.register,
+        cfg.tracking,
+        cfg.promote,
+        cfg.model_dump(mode="json"),
+        layout.model,
+        layout.eval_dir,
+        layout.prepared / "manifest.json",
+        layout.root,
+        layout.registry_record,
+    )
+
+
+def push(cfg: PipelineConfig, layout: Layout) -> Any:
+    return run_push(cfg.push, layout.model, layout.registry_record, layout.push_record, root=layout.root)
 
 
 STAGES: dict[str, Callable[[PipelineConfig, Layout], Any]] = {
@@ -43,4 +57,5 @@ STAGES: dict[str, Callable[[PipelineConfig, Layout], Any]] = {
     "evaluate": evaluate,
     "card": card,
     "register": register,
+    "push": push,
 }

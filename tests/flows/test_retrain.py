@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -51,3 +52,14 @@ def test_quick_flow_trains_evaluates_documents_and_registers(tmp_path: Path) -> 
     assert [v.run_id for v in versions] == [outputs["mlflow_run_id"]]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"eval", "card", "config"} <= artifacts
+    assert versions[0].source.startswith("models:/")  # the logged pyfunc model (an MLflow 3 LoggedModel)
+    assert any(key.startswith("loss") for key in run.data.metrics)  # per-step training metrics
+
+    assert outputs["promotion"].startswith("champion (first version")
+    champion = mlflow.pyfunc.load_model("models:/wikiqa-reranker@champion")
+    scores = champion.predict(
+        pd.DataFrame({"query": ["how are glacier caves formed?"], "passage": ["A glacier cave is formed in ice."]})
+    )
+    assert scores.shape == (1,) and 0.0 < float(scores[0]) < 1.0
+    assert outputs["hub_push"].startswith("skipped")
+    assert json.loads((tmp_path / "artifacts" / "push.json").read_text())["pushed"] is False

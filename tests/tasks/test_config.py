@@ -24,7 +24,8 @@ def default_params() -> dict:
 def test_project_params_parse_into_typed_sections() -> None:
     cfg = load_params(ROOT / "params.yaml")
     assert cfg.train.loss == "BinaryCrossEntropyLoss"
-    assert cfg.register.tracking_uri == "sqlite:///mlflow.db"
+    assert cfg.tracking.tracking_uri == "sqlite:///mlflow.db"
+    assert cfg.push.enabled is False and cfg.launch.kind == "python"
 
 
 def test_quick_profile_overrides_only_what_it_names() -> None:
@@ -63,3 +64,14 @@ def test_overrides_and_unknown_profile(tmp_path: Path) -> None:
         load_params(ROOT / "params.yaml", profile="fast")
     with pytest.raises(ConfigError, match="does not exist"):
         load_params(tmp_path / "nope.yaml")
+
+
+def test_set_overrides_parse_yaml_values() -> None:
+    from tasks.config import parse_set_overrides
+
+    assert parse_set_overrides(["train.epochs=2", "train.learning_rate=1e-4", "push.repo_id=org/name"]) == {
+        "train": {"epochs": 2, "learning_rate": 1e-4},
+        "push": {"repo_id": "org/name"},
+    }
+    with pytest.raises(ConfigError, match="section.key=value"):
+        parse_set_overrides(["epochs=2"])

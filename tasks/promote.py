@@ -1,0 +1,140 @@
+"""The promotion gate over MLflow registry aliases, plus manual promote and rollback.
+
+A new version becomes `champion` only if it was evaluated on the same data as the current champion and beats
+it by at least ``min_delta``; otherwise it becomes `challenger`. The decision, both scores and the reason are
+recorded as version tags. Aliases move under a lock, and the champion is read again just before moving, so two
+flows finishing together cannot leave the lower score as champion.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from filelock import FileLock
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from rerank_lib.errors import RerankError
+from tasks.config import PromoteConfig
+
+logger = logging.getLogger(__name__)
+
+SCORE_TAG = "eval.primary_score"
+METRIC_TAG = "eval.primary_metric"
+DATA_HASH_TAG = "eval.data_hash"
+HISTORY_TAG = "champion_history"
+
+
+class PromotionError(RerankError):
+    """A manual promotion or rollback cannot be done (unknown version, no history)."""
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    version: str
+    decision: str  # "champion" or "challenger"
+    reason: str
+    new_score: float
+    champion_version: str | None
+    champion_score: float | None
+
+    def as_tags(self) -> dict[str, str]:
+        return {f"promotion.{key}": "" if value is None else str(value) for key, value in asdict(self).items()}
+
+
+def _champion(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def _lock_path(lock_dir: Path, name: str) -> Path:
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    return lock_dir / f".promote-{name}.lock"
+
+
+def _push_history(client: MlflowClient, name: str, version: str) -> None:
+    model = client.get_registered_model(name)
+    history = json.loads(model.tags.get(HISTORY_TAG, "[]"))
+    if not history or history[-1] != version:
+        history.append(version)
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[-50:]))
+
+
+def decide(cfg: PromoteConfig, new: ModelVersion, champion: ModelVersion | None) -> PromotionDecision:
+    """The gate itself, a pure function of the two versions' tags."""
+    new_score = float(new.tags[SCORE_TAG])
+    if champion is None:
+        return PromotionDecision(new.version, "champion", "first version", new_score, None, None)
+    champion_score = float(champion.tags.get(SCORE_TAG, "nan"))
+    if champion.version == new.version:
+        return PromotionDecision(new.version, "champion", "already champion", new_score, champion.version, new_score)
+    if champion.tags.get(DATA_HASH_TAG) != new.tags.get(DATA_HASH_TAG) or champion.tags.get(METRIC_TAG) != new.tags.get(
+        METRIC_TAG
+    ):
+        reason = "evaluated on different data or metric than the champion; not comparable"
+        return PromotionDecision(new.version, "challenger", reason, new_score, champion.version, champion_score)
+    if new_score >= champion_score + cfg.min_delta:
+        reason = f"{new_score:.4f} >= champion {champion_score:.4f} + min_delta {cfg.min_delta}"
+        return PromotionDecision(new.version, "champion", reason, new_score, champion.version, champion_score)
+    reason = f"{new_score:.4f} < champion {champion_score:.4f} + min_delta {cfg.min_delta}"
+    return PromotionDecision(new.version, "challenger", reason, new_score, champion.version, champion_score)
+
+
+def gate(cfg: PromoteConfig, client: MlflowClient, name: str, version: str, lock_dir: Path) -> PromotionDecision:
+    """Apply the gate to ``version`` and move the aliases (compare-and-set under a lock)."""
+    with FileLock(str(_lock_path(lock_dir, name)), timeout=600):
+        for _ in range(10):
+            new = client.get_model_version(name, version)
+            champion = _champion(client, name, cfg.champion_alias)
+            decision = decide(cfg, new, champion)
+            # Compare-and-set: the champion must still be the one we compared with.
+            current = _champion(client, name, cfg.champion_alias)
+            if (current.version if current else None) != (champion.version if champion else None):
+                time.sleep(0.1)
+                continue
+            if decision.decision == "champion":
+                client.set_registered_model_alias(name, cfg.champion_alias, version)
+                _push_history(client, name, version)
+            else:
+                client.set_registered_model_alias(name, cfg.challenger_alias, version)
+            for key, value in decision.as_tags().items():
+                client.set_model_version_tag(name, version, key, value)
+            logger.info("Version %s of %s: %s (%s)", version, name, decision.decision, decision.reason)
+            return decision
+    raise PromotionError(f"The champion alias of {name} kept changing; promotion of version {version} not applied.")
+
+
+def promote_version(cfg: PromoteConfig, client: MlflowClient, name: str, version: str, lock_dir: Path) -> str:
+    """Make ``version`` champion by hand (recorded as a manual decision)."""
+    with FileLock(str(_lock_path(lock_dir, name)), timeout=600):
+        try:
+            client.get_model_version(name, version)
+        except MlflowException as error:
+            raise PromotionError(f"Model {name} has no version {version}.") from error
+        client.set_registered_model_alias(name, cfg.champion_alias, version)
+        _push_history(client, name, version)
+        client.set_model_version_tag(name, version, "promotion.decision", "champion")
+        client.set_model_version_tag(name, version, "promotion.reason", "manual promotion")
+    return version
+
+
+def rollback(cfg: PromoteConfig, client: MlflowClient, name: str, lock_dir: Path) -> str:
+    """Move `champion` back to the previous champion; returns that version."""
+    with FileLock(str(_lock_path(lock_dir, name)), timeout=600):
+        model = client.get_registered_model(name)
+        history = json.loads(model.tags.get(HISTORY_TAG, "[]"))
+        if len(history) < 2:
+            raise PromotionError(f"Model {name} has no previous champion to roll back to (history: {history}).")
+        history.pop()
+        previous = history[-1]
+        client.set_registered_model_alias(name, cfg.champion_alias, previous)
+        client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+        client.set_model_version_tag(name, previous, "promotion.reason", "rollback")
+    return previous

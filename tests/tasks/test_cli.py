@@ -1,0 +1,79 @@
+"""The `rerank` CLI: help for every command, predict from JSONL, params with --set, promote and rollback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from rerank_lib import CrossEncoder
+from tasks.cli import main
+from tasks.promote import DATA_HASH_TAG, METRIC_TAG, SCORE_TAG
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMANDS = ["run", "stage", "params", "predict", "evaluate", "promote", "rollback", "serve"]
+
+
+def test_every_command_has_help(capsys: pytest.CaptureFixture) -> None:
+    result = subprocess.run([sys.executable, "-m", "tasks.cli", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0
+    for command in COMMANDS:
+        assert command in result.stdout
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0
+        assert f"usage: rerank {command}" in capsys.readouterr().out
+
+
+def test_params_applies_set_overrides(capsys: pytest.CaptureFixture) -> None:
+    assert main(["--root", str(ROOT), "--set", "train.epochs=3", "params"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["train"]["epochs"] == 3
+    assert main(["--root", str(ROOT), "--set", "train.nope=1", "params"]) == 2
+    assert "unknown key 'train.nope'" in capsys.readouterr().err
+
+
+def test_predict_scores_jsonl(tiny_model: CrossEncoder, tmp_path: Path) -> None:
+    tiny_model.save(tmp_path / "model")
+    pairs = [{"query": "what is the capital of france", "passage": "paris"}, {"query": "a cat", "passage": "a dog"}]
+    (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(p) for p in pairs) + "\n")
+    code = main(
+        ["--root", str(ROOT), "predict", "--model", str(tmp_path / "model"), "--input", str(tmp_path / "pairs.jsonl"),
+         "--output", str(tmp_path / "scores.jsonl")]
+    )  # fmt: skip
+    assert code == 0
+    rows = [json.loads(line) for line in (tmp_path / "scores.jsonl").read_text().splitlines()]
+    expected = tiny_model.predict([(p["query"], p["passage"]) for p in pairs])
+    assert [row["score"] for row in rows] == pytest.approx(expected.tolist(), abs=1e-6)
+
+
+def test_predict_bad_line_is_named(tiny_model: CrossEncoder, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    tiny_model.save(tmp_path / "model")
+    (tmp_path / "pairs.jsonl").write_text('{"query": "q", "passage": "p"}\n{"query": "q"}\n')
+    code = main(["predict", "--model", str(tmp_path / "model"), "--input", str(tmp_path / "pairs.jsonl")])
+    assert code == 2
+    assert "line 2" in capsys.readouterr().err
+
+
+def test_promote_and_rollback_commands(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient()
+    client.create_registered_model("wikiqa-reranker")
+    for score in (0.5, 0.4):
+        version = client.create_model_version("wikiqa-reranker", source="file:///tmp/m").version
+        for key, value in {SCORE_TAG: str(score), DATA_HASH_TAG: "h", METRIC_TAG: "m"}.items():
+            client.set_model_version_tag("wikiqa-reranker", version, key, value)
+    common = ["--root", str(ROOT), "--set", f"tracking.tracking_uri={uri}"]
+    assert main([*common, "promote", "--version", "1"]) == 0
+    assert main([*common, "promote", "--version", "2"]) == 0
+    assert str(client.get_model_version_by_alias("wikiqa-reranker", "champion").version) == "2"
+    assert main([*common, "rollback"]) == 0
+    assert "version 1" in capsys.readouterr().out
+    assert str(client.get_model_version_by_alias("wikiqa-reranker", "champion").version) == "1"
+    assert main([*common, "promote", "--version", "7"]) == 2

@@ -1,0 +1,127 @@
+"""The promotion gate on a real MLflow registry (sqlite in tmp_path)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from tasks.config import PromoteConfig
+from tasks.promote import DATA_HASH_TAG, METRIC_TAG, SCORE_TAG, PromotionError, decide, gate, promote_version, rollback
+
+NAME = "reranker"
+
+
+@pytest.fixture(scope="module")
+def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One registry database for the module (creating its schema is the slow part); a model name per test."""
+    return f"sqlite:///{tmp_path_factory.mktemp('registry') / 'mlflow.db'}"
+
+
+@pytest.fixture
+def client(tracking_uri: str, request: pytest.FixtureRequest) -> MlflowClient:
+    global NAME
+    mlflow.set_tracking_uri(tracking_uri)
+    client = MlflowClient()
+    NAME = f"reranker-{request.node.name}"
+    client.create_registered_model(NAME)
+    return client
+
+
+def add_version(client: MlflowClient, score: float, data_hash: str = "abc", metric: str = "ndcg@10") -> str:
+    version = client.create_model_version(NAME, source="file:///tmp/model").version
+    for key, value in {SCORE_TAG: str(score), DATA_HASH_TAG: data_hash, METRIC_TAG: metric}.items():
+        client.set_model_version_tag(NAME, version, key, value)
+    return str(version)
+
+
+def champion(client: MlflowClient) -> str:
+    return str(client.get_model_version_by_alias(NAME, "champion").version)
+
+
+def test_first_version_becomes_champion_and_tags_record_why(client: MlflowClient, tmp_path: Path) -> None:
+    version = add_version(client, 0.5)
+    decision = gate(PromoteConfig(), client, NAME, version, tmp_path)
+    assert decision.decision == "champion" and decision.reason == "first version"
+    assert champion(client) == version
+    tags = client.get_model_version(NAME, version).tags
+    assert tags["promotion.decision"] == "champion" and tags["promotion.new_score"] == "0.5"
+
+
+def test_better_version_takes_champion_worse_becomes_challenger(client: MlflowClient, tmp_path: Path) -> None:
+    cfg = PromoteConfig(min_delta=0.01)
+    first = add_version(client, 0.50)
+    gate(cfg, client, NAME, first, tmp_path)
+    small_gain = add_version(client, 0.505)
+    assert gate(cfg, client, NAME, small_gain, tmp_path).decision == "challenger"
+    assert champion(client) == first
+    assert str(client.get_model_version_by_alias(NAME, "challenger").version) == small_gain
+    better = add_version(client, 0.52)
+    decision = gate(cfg, client, NAME, better, tmp_path)
+    assert decision.decision == "champion" and decision.champion_score == 0.5
+    assert champion(client) == better
+    tags = client.get_model_version(NAME, small_gain).tags
+    assert tags["promotion.champion_version"] == first and "min_delta" in tags["promotion.reason"]
+
+
+def test_different_eval_data_is_never_compared(client: MlflowClient, tmp_path: Path) -> None:
+    gate(PromoteConfig(), client, NAME, add_version(client, 0.5, data_hash="abc"), tmp_path)
+    other = add_version(client, 0.9, data_hash="xyz")
+    decision = gate(PromoteConfig(), client, NAME, other, tmp_path)
+    assert decision.decision == "challenger" and "different data" in decision.reason
+    assert champion(client) != other
+
+
+def test_manual_promote_and_rollback(client: MlflowClient, tmp_path: Path) -> None:
+    cfg = PromoteConfig()
+    v1 = add_version(client, 0.6)
+    gate(cfg, client, NAME, v1, tmp_path)
+    v2 = add_version(client, 0.4)
+    gate(cfg, client, NAME, v2, tmp_path)
+    assert champion(client) == v1
+    promote_version(cfg, client, NAME, v2, tmp_path)
+    assert champion(client) == v2
+    assert rollback(cfg, client, NAME, tmp_path) == v1
+    assert champion(client) == v1
+    with pytest.raises(PromotionError, match="no previous champion"):
+        rollback(cfg, client, NAME, tmp_path)
+    with pytest.raises(PromotionError, match="no version 99"):
+        promote_version(cfg, client, NAME, "99", tmp_path)
+
+
+def _promote_in_process(tracking_uri: str, name: str, version: str, lock_dir: str) -> None:
+    mlflow.set_tracking_uri(tracking_uri)
+    gate(PromoteConfig(), MlflowClient(), name, version, Path(lock_dir))
+
+
+def test_concurrent_promotions_leave_the_best_as_champion(client: MlflowClient, tmp_path: Path) -> None:
+    gate(PromoteConfig(), client, NAME, add_version(client, 0.5), tmp_path)
+    low, high = add_version(client, 0.6), add_version(client, 0.7)
+    uri = mlflow.get_tracking_uri()
+    errors: list[BaseException] = []
+
+    def promote(version: str) -> None:
+        try:
+            _promote_in_process(uri, NAME, version, str(tmp_path))
+        except BaseException as error:  # surfaced below
+            errors.append(error)
+
+    workers = [threading.Thread(target=promote, args=(v,)) for v in (high, low)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert not errors
+    assert champion(client) == high
+
+
+def test_decide_is_pure() -> None:
+    class Version:
+        def __init__(self, version: str, score: float) -> None:
+            self.version, self.tags = version, {SCORE_TAG: str(score), DATA_HASH_TAG: "h", METRIC_TAG: "m"}
+
+    assert decide(PromoteConfig(min_delta=0.1), Version("2", 0.65), Version("1", 0.6)).decision == "challenger"
+    assert decide(PromoteConfig(min_delta=0.1), Version("2", 0.71), Version("1", 0.6)).decision == "champion"
