@@ -6,6 +6,7 @@ Model files are plain Hugging Face sequence-classification folders with the acti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 from rerank_lib import __version__
 from rerank_lib.activation import activation_from_path, activation_to_path, default_activation
 from rerank_lib.atomic import build_directory_atomic
+from rerank_lib.backends._common import check_backend_options
 from rerank_lib.errors import ModelLoadError
 
 logger = logging.getLogger(__name__)
@@ -77,6 +79,14 @@ class CrossEncoder(nn.Module):
             Identity otherwise.
         trust_remote_code: allow custom model code and activation functions outside ``torch``.
         allow_pickle: allow loading ``pytorch_model.bin`` (pickle) weights; off by default for safety.
+        backend: ``"torch"``, ``"onnx"`` (ONNX Runtime) or ``"openvino"``: what runs ``predict``/``rank``. The
+            first load exports ``onnx/model.onnx`` or ``openvino/openvino_model.xml`` next to the model and later
+            loads reuse it (see :mod:`rerank_lib.backends`); needs the ``onnx``/``openvino`` extra.
+        quantize: ``"int8"`` with ``backend="onnx"``: dynamic int8 quantization (``onnx/model_qint8.onnx``).
+        precision: ``"fp32"`` or ``"bf16"``: the default precision of ``predict`` (torch and openvino backends).
+            bf16 is used where the CPU has native bf16 (AVX512-BF16/AMX) or the GPU supports it, else fp32.
+        num_threads: CPU threads for ``predict``: set only while it runs for torch (torch's count is process-wide),
+            and as the session's thread count for ONNX Runtime/OpenVINO. None: the runtime's default.
     """
 
     def __init__(
@@ -95,8 +105,13 @@ class CrossEncoder(nn.Module):
         model_kwargs: dict[str, Any] | None = None,
         tokenizer_kwargs: dict[str, Any] | None = None,
         config_kwargs: dict[str, Any] | None = None,
+        backend: str = "torch",
+        quantize: str | None = None,
+        precision: str = "fp32",
+        num_threads: int | None = None,
     ) -> None:
         super().__init__()
+        check_backend_options(backend, quantize, precision, num_threads)
         source = str(model_name_or_path)
         hub_kwargs = {
             "cache_dir": cache_dir,
@@ -138,6 +153,14 @@ class CrossEncoder(nn.Module):
         keep_card = is_classifier and card.is_file()
         self.model_card_text: str | None = card.read_text(encoding="utf-8") if keep_card else None
         self.to(device or _default_device())
+        self.precision = precision
+        self.num_threads = num_threads
+        self.backend = backend
+        self._backend_runner = None
+        if backend != "torch":
+            from rerank_lib.backends import load_backend
+
+            self._backend_runner = load_backend(self, backend, quantize, precision, num_threads, cache_dir)
 
     # ----- loading -----
     @staticmethod
@@ -243,6 +266,21 @@ class CrossEncoder(nn.Module):
                 raise ValueError(f"predict expects pairs of two texts; item {index} is {pair!r}.")
         return pairs, False
 
+    def _inference_context(self, precision: str) -> contextlib.AbstractContextManager:
+        """bf16 autocast and the thread setting for torch; the other backends apply theirs in their sessions."""
+        from rerank_lib.backends import check_precision, torch_inference
+
+        check_precision(precision, self.backend)
+        if self._backend_runner is not None:
+            return contextlib.nullcontext()
+        return torch_inference(self.device, precision, self.num_threads)
+
+    def _batch_logits(self, pairs: list[Pair], precision: str) -> torch.Tensor:
+        """One batch's logits from torch or from the exported backend (see ``backend`` in the class docstring)."""
+        if self._backend_runner is None:
+            return self(**self.tokenize(pairs))
+        return self._backend_runner.logits(self.tokenizer, pairs, self.max_length, precision)
+
     @torch.inference_mode()
     def predict(
         self,
@@ -253,8 +291,12 @@ class CrossEncoder(nn.Module):
         apply_softmax: bool = False,
         convert_to_numpy: bool = True,
         convert_to_tensor: bool = False,
+        precision: str | None = None,
     ) -> np.ndarray | torch.Tensor | list[torch.Tensor] | float:
-        """Score pairs. Batches are built from length-sorted pairs; results come back in input order."""
+        """Score pairs. Batches are built from length-sorted pairs; results come back in input order.
+
+        ``precision`` (``"fp32"``/``"bf16"``) overrides the model's ``precision`` for this call.
+        """
         pairs, single = self._as_pair_list(sentences)
         if show_progress_bar is None:
             show_progress_bar = logger.getEffectiveLevel() <= logging.INFO and len(pairs) > batch_size
@@ -264,14 +306,15 @@ class CrossEncoder(nn.Module):
         self.eval()
         scores: list[torch.Tensor] = [None] * len(pairs)  # type: ignore[list-item]
         starts = range(0, len(pairs), batch_size)
-        for start in tqdm(starts, desc="Scoring", disable=not show_progress_bar):
-            batch_index = order[start : start + batch_size]
-            logits = activation(self(**self.tokenize([pairs[i] for i in batch_index])))
-            if apply_softmax and logits.shape[1] > 1:
-                logits = torch.softmax(logits, dim=1)
-            logits = logits.float().cpu()
-            for row, original in enumerate(batch_index):
-                scores[original] = logits[row]
+        with self._inference_context(precision or self.precision):
+            for start in tqdm(starts, desc="Scoring", disable=not show_progress_bar):
+                batch_index = order[start : start + batch_size]
+                logits = activation(self._batch_logits([pairs[i] for i in batch_index], precision or self.precision))
+                if apply_softmax and logits.shape[1] > 1:
+                    logits = torch.softmax(logits, dim=1)
+                logits = logits.float().cpu()
+                for row, original in enumerate(batch_index):
+                    scores[original] = logits[row]
         if was_training:
             self.train()
         if self.num_labels == 1:
@@ -327,6 +370,32 @@ class CrossEncoder(nn.Module):
         build_directory_atomic(Path(path), write)
 
     save = save_pretrained
+
+    # ----- legacy training -----
+    def fit(
+        self,
+        train_dataloader: Any,
+        loss_fct: nn.Module | None = None,
+        evaluator: Any = None,
+        epochs: int = 1,
+        warmup_steps: int = 0,
+        **kwargs: Any,
+    ) -> Any:
+        """The old training API, kept for old scripts; it runs on CrossEncoderTrainer.
+
+        See :func:`rerank_lib.training.fit.fit` for the other options (scheduler, optimizer_params, output_path, ...).
+        """
+        from rerank_lib.training.fit import fit
+
+        return fit(
+            self,
+            train_dataloader,
+            loss_fct=loss_fct,
+            evaluator=evaluator,
+            epochs=epochs,
+            warmup_steps=warmup_steps,
+            **kwargs,
+        )
 
     def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
         """Upload the model folder to the Hub; see ``rerank_lib.hub.push_to_hub``."""

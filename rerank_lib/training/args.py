@@ -1,25 +1,73 @@
-"""Training arguments: transformers' TrainingArguments with defaults that suit text-pair datasets."""
+"""Training arguments: transformers' TrainingArguments plus the batch-sampling choices that ranking losses need."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from transformers import TrainingArguments
+
+from rerank_lib.errors import ConfigError
+from rerank_lib.training.samplers import BatchSamplers, MultiDatasetBatchSamplers
+
+
+def _enum_value(enum: type, value: Any, name: str) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        choices = ", ".join(repr(member.value) for member in enum)
+        raise ConfigError(f"{name}={value!r} is not one of {choices}.") from None
 
 
 @dataclass
 class CrossEncoderTrainingArguments(TrainingArguments):
     """``TrainingArguments`` for cross-encoders.
 
-    Text columns are consumed by the loss, not by the model's ``forward``, so unused-column removal is off.
+    Args:
+        batch_sampler: ``"batch_sampler"`` (shuffled rows), ``"no_duplicates"`` (no text twice in a batch, for
+            in-batch negatives) or ``"group_by_label"`` (each label an even number of times per batch). A custom
+            class or module-level function is accepted too: it is called as
+            ``factory(dataset, batch_size=, drop_last=, valid_label_columns=, generator=, seed=)`` and must return a
+            batch sampler; give it ``set_epoch(epoch)`` so each epoch (and a resumed run) is reshuffled the same way.
+        multi_dataset_batch_sampler: for a ``DatasetDict``, ``"proportional"`` (every batch of every dataset once, in
+            a shuffled order) or ``"round_robin"`` (datasets take turns until the smallest runs out).
+
+    Text columns are consumed by the loss, not by the model's ``forward``, so unused-column removal is off. Batches
+    hold lists of strings, which accelerate cannot broadcast, so each process reads its own batches
+    (``accelerator_config.dispatch_batches=False``) unless set explicitly.
     """
 
     remove_unused_columns: bool = field(
         default=False,
         metadata={"help": "Kept False: the loss reads the text columns, which Trainer would otherwise drop."},
     )
+    batch_sampler: BatchSamplers | str = field(
+        default=BatchSamplers.BATCH_SAMPLER,
+        metadata={"help": "batch_sampler, no_duplicates or group_by_label (or a custom class in Python)."},
+    )
+    multi_dataset_batch_sampler: MultiDatasetBatchSamplers | str = field(
+        default=MultiDatasetBatchSamplers.PROPORTIONAL,
+        metadata={"help": "proportional or round_robin: how batches of several datasets are interleaved."},
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         # Text columns are read by the loss; dropping "unused" columns would drop the data itself.
         self.remove_unused_columns = False
+        if isinstance(self.batch_sampler, str):
+            self.batch_sampler = _enum_value(BatchSamplers, self.batch_sampler, "batch_sampler")
+        elif not callable(self.batch_sampler):
+            raise ConfigError(f"batch_sampler must be a name, a class or a function; got {self.batch_sampler!r}.")
+        self.multi_dataset_batch_sampler = _enum_value(
+            MultiDatasetBatchSamplers, self.multi_dataset_batch_sampler, "multi_dataset_batch_sampler"
+        )
+        if self.accelerator_config is not None and getattr(self.accelerator_config, "dispatch_batches", 0) is None:
+            self.accelerator_config.dispatch_batches = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """As transformers', with a custom batch sampler written as its import path so the dict stays JSON."""
+        data = super().to_dict()
+        sampler = data.get("batch_sampler")
+        if callable(sampler):
+            data["batch_sampler"] = f"{getattr(sampler, '__module__', '?')}.{getattr(sampler, '__qualname__', sampler)}"
+        return data

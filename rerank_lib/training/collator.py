@@ -54,6 +54,18 @@ class CrossEncoderDataCollator:
                 raise DataValidationError(
                     f"Label column {column!r}, row {row_index} of the batch: expected a number, got {value!r}."
                 )
-        if labels and isinstance(labels[0], (list, tuple)):
-            return [torch.tensor(value, dtype=torch.float) for value in labels]
+        listwise = isinstance(labels[0], (list, tuple))
+        for row_index, value in enumerate(labels):
+            if isinstance(value, (list, tuple)) != listwise:
+                expected = "a list of numbers, like row 0" if listwise else "one number, like row 0"
+                raise DataValidationError(
+                    f"Label column {column!r}, row {row_index} of the batch: expected {expected}, got {value!r:.80}."
+                )
+        if listwise:  # listwise data: one list of grades per row; rows may hold different numbers of documents
+            try:
+                return [torch.tensor(value, dtype=torch.float) for value in labels]
+            except (TypeError, ValueError) as error:
+                raise DataValidationError(
+                    f"Label column {column!r}: a label list is not all numbers ({error})."
+                ) from error
         return torch.tensor(labels)

@@ -1,0 +1,264 @@
+"""Collects what a model card says about training, while training runs: nothing is written by hand afterwards.
+
+The collector fills the fields of :class:`rerank_lib.model_card.ModelCardData` (datasets, losses, evaluations,
+hyperparameters, log history, training time) and keeps the extras the dataclass has no field for as attributes:
+column statistics, evaluation datasets, every hyperparameter, and the best step.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+import weakref
+from dataclasses import MISSING, fields
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from torch.utils.data import IterableDataset
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers.trainer_pt_utils import AcceleratorConfig
+
+from rerank_lib.activation import activation_to_path
+from rerank_lib.model_card.data import DatasetInfo, EvaluationInfo, LossInfo, ModelCardData
+
+if TYPE_CHECKING:
+    from rerank_lib.training.trainer import CrossEncoderTrainer
+
+STAT_ROWS = 1000
+EXAMPLE_ROWS = 3
+
+
+def first_rows(dataset: Any, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` rows as dicts; a streaming dataset is read only that far."""
+    if isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__"):
+        take = getattr(dataset, "take", None)
+        rows = take(limit) if callable(take) else itertools.islice(iter(dataset), limit)
+        return [dict(row) for row in itertools.islice(rows, limit)]
+    count = min(len(dataset), limit)
+    if hasattr(dataset, "select") and hasattr(dataset, "to_list"):
+        return dataset.select(range(count)).to_list()
+    return [dict(dataset[index]) for index in range(count)]
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    return type(value).__name__
+
+
+def column_statistics(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per column: its type and min/mean/max of text length (characters), list length (items) or value."""
+    stats: dict[str, dict[str, Any]] = {}
+    columns = list(rows[0]) if rows else []
+    for column in columns:
+        values = [row.get(column) for row in rows]
+        kinds = {_kind(value) for value in values}
+        kind = kinds.pop() if len(kinds) == 1 else "mixed"
+        measure: list[float] = []
+        unit = None
+        if kind == "string":
+            measure, unit = [len(value) for value in values], "characters"
+        elif kind == "list":
+            measure, unit = [len(value) for value in values], "items"
+        elif kind in ("int", "float", "bool"):
+            measure, unit = [float(value) for value in values if not math.isnan(float(value))], "value"
+        entry: dict[str, Any] = {"dtype": kind, "rows": len(values)}
+        if measure:
+            entry.update(unit=unit, min=min(measure), mean=sum(measure) / len(measure), max=max(measure))
+        stats[column] = entry
+    return stats
+
+
+def _loss_info(loss: Any) -> LossInfo:
+    getter = getattr(loss, "get_config_dict", None)
+    config = dict(getter()) if callable(getter) else {}
+    return LossInfo(name=type(loss).__name__, config=config, citation=str(getattr(loss, "citation", "") or ""))
+
+
+_NOT_HYPERPARAMETERS = ("output_dir", "logging_dir", "run_name", "hub_model_id")
+
+
+def _field_default(item: Any) -> Any:
+    if item.default_factory is not MISSING:
+        return item.default_factory()
+    return None if item.default is MISSING else item.default
+
+
+def _normalised(key: str, value: Any) -> Any:
+    """Values that post-init rewrites without changing their meaning compare equal to the field default."""
+    if isinstance(value, Enum):
+        value = value.value
+    if key == "report_to" and value in ("none", ["none"]):
+        value = []
+    if key == "accelerator_config" and value is not None:
+        value = value if isinstance(value, dict) else value.to_dict()
+        default = {
+            **AcceleratorConfig(dispatch_batches=False).to_dict(),
+            **{k: v for k, v in value.items() if k == "use_configured_state"},
+        }
+        value = None if value == default else value  # our default
+    return None if value in (None, False, "", [], {}) else value
+
+
+def hyperparameter_dicts(args: TrainingArguments) -> tuple[dict[str, Any], dict[str, Any]]:
+    """All hyperparameters, and those that differ from the field defaults of ``type(args)``.
+
+    Compared with the dataclass field defaults: building a default arguments object would reset accelerate's state in
+    the middle of training.
+    """
+    everything = args.to_dict()
+    defaults = {item.name: _field_default(item) for item in fields(args) if item.init}
+    changed = {
+        key: value
+        for key, value in everything.items()
+        if key not in _NOT_HYPERPARAMETERS
+        and not key.endswith("_token")
+        and _normalised(key, value) != _normalised(key, defaults.get(key))
+    }
+    return everything, changed
+
+
+class ModelCardCallback(TrainerCallback):
+    """Fills the model card data during training; read it through ``trainer.model_card_data``.
+
+    Attributes (beyond ModelCardData's fields):
+        column_stats: ``{dataset name: {column: statistics}}`` over up to 1,000 rows of each train/eval dataset.
+        eval_datasets: DatasetInfo for each evaluation dataset.
+        all_hyperparameters / hyperparameters: every training argument / those differing from the defaults.
+        best_step, best_metric, best_model_checkpoint: the best evaluation, when ``metric_for_best_model`` is set.
+    """
+
+    def __init__(self, trainer: CrossEncoderTrainer) -> None:
+        self._trainer = weakref.ref(trainer)  # the trainer owns this callback; no reference cycle
+        self.train_datasets: list[DatasetInfo] = []
+        self.eval_datasets: list[DatasetInfo] = []
+        self.column_stats: dict[str, dict[str, dict[str, Any]]] = {}
+        self.losses: list[LossInfo] = []
+        self.evaluations: list[EvaluationInfo] = []
+        self.all_hyperparameters: dict[str, Any] = {}
+        self.hyperparameters: dict[str, Any] = {}
+        self.log_history: list[dict[str, Any]] = []
+        self.best_step: int | None = None
+        self.best_metric: float | None = None
+        self.best_model_checkpoint: str | None = None
+        self.training_seconds: float | None = None
+        self._seen_datasets: dict[tuple[str, str], tuple[int, DatasetInfo]] = {}
+        self._started: float | None = None
+
+    # ----- collection -----
+    def _describe(self, split: str, name: str, dataset: Any) -> DatasetInfo:
+        key = (split, name)
+        cached = self._seen_datasets.get(key)
+        if cached is not None and cached[0] == id(dataset):
+            return cached[1]
+        rows = first_rows(dataset, STAT_ROWS)
+        streaming = isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__")
+        size = len(rows) if streaming else len(dataset)  # streaming: corrected to the rows trained on at the end
+        info = DatasetInfo(name=name, size=size, columns=list(rows[0]) if rows else [], examples=rows[:EXAMPLE_ROWS])
+        self.column_stats[name if split == "train" else f"{split}:{name}"] = column_statistics(rows)
+        self._seen_datasets[key] = (id(dataset), info)
+        return info
+
+    @staticmethod
+    def _named(dataset: Any, default: str) -> list[tuple[str, Any]]:
+        if dataset is None:
+            return []
+        if isinstance(dataset, dict):
+            return list(dataset.items())
+        info = getattr(dataset, "info", None)
+        return [(getattr(info, "dataset_name", None) or default, dataset)]
+
+    def collect(self, trainer: CrossEncoderTrainer) -> None:
+        """Datasets, losses and hyperparameters as they stand now."""
+        self.train_datasets = [self._describe("train", n, d) for n, d in self._named(trainer.train_dataset, "train")]
+        self.eval_datasets = [self._describe("eval", n, d) for n, d in self._named(trainer.eval_dataset, "eval")]
+        loss = trainer.loss
+        losses = list(loss.values()) if isinstance(loss, dict) else [loss] if loss is not None else []
+        unique = list({id(item): item for item in losses}.values())
+        self.losses = [_loss_info(item) for item in unique]
+        self.all_hyperparameters, self.hyperparameters = hyperparameter_dicts(trainer.args)
+
+    def record_evaluation(self, evaluator: Any, results: dict[str, float]) -> None:
+        """The latest results, one entry per evaluator (a SequentialEvaluator's members are split by name)."""
+        members = list(getattr(evaluator, "evaluators", None) or [evaluator])
+        named = [str(getattr(member, "name", "") or "") for member in members]
+        claimed: set[str] = set()
+        keys_of: list[list[str]] = []
+        for name in named:  # named members own the keys with their prefix
+            keys = [key for key in results if name and key.startswith(f"{name}_") and key not in claimed]
+            claimed.update(keys)
+            keys_of.append(keys)
+        for position, name in enumerate(named):  # an unnamed member takes what no named one claimed
+            if not name:
+                keys_of[position] = [key for key in results if key not in claimed]
+                claimed.update(keys_of[position])
+        entries = []
+        for member, name, keys in zip(members, named, keys_of, strict=True):
+            prefix = f"{name}_" if name else ""
+            primary = getattr(member, "primary_metric", None)
+            entries.append(
+                EvaluationInfo(
+                    evaluator=type(member).__name__,
+                    dataset=name or "evaluation",
+                    metrics={key.removeprefix(prefix): float(results[key]) for key in keys},
+                    primary_metric=str(primary).removeprefix(prefix) if primary else None,
+                )
+            )
+        self.evaluations = entries
+
+    # ----- callback hooks -----
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        trainer = self._trainer()
+        if trainer is not None:
+            self.collect(trainer)
+        self._started = time.perf_counter()
+
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        if self._started is not None:
+            self.training_seconds = round(time.perf_counter() - self._started, 1)
+        self.log_history = [dict(row) for row in state.log_history]
+        self.best_step = state.best_global_step
+        self.best_metric = state.best_metric
+        self.best_model_checkpoint = state.best_model_checkpoint
+        trainer = self._trainer()
+        if trainer is not None and not isinstance(trainer.train_dataset, dict):
+            for info, (_, dataset) in zip(
+                self.train_datasets, self._named(trainer.train_dataset, "train"), strict=False
+            ):
+                if isinstance(dataset, IterableDataset):
+                    info.size = state.global_step * trainer.get_total_train_batch_size(args)
+
+    # ----- output -----
+    def model_card_data(self, model: Any, args: TrainingArguments, **overrides: Any) -> ModelCardData:
+        """A ModelCardData for ``model``; ``overrides`` set any field (model_name, language, license, ...)."""
+        model_name = overrides.pop("model_name", None) or args.hub_model_id or Path(args.output_dir or "model").name
+        values: dict[str, Any] = {
+            "model_name": model_name,
+            "base_model": str(getattr(model, "model_name_or_path", "")),
+            "num_labels": int(getattr(model, "num_labels", 1)),
+            "max_length": int(getattr(model, "max_length", 0) or 0),
+            "activation_fn": activation_to_path(model.activation_fn) if hasattr(model, "activation_fn") else "",
+            "model_id": args.hub_model_id,
+            "datasets": list(self.train_datasets),
+            "losses": list(self.losses),
+            "evaluations": list(self.evaluations),
+            "hyperparameters": dict(self.hyperparameters),
+            "log_history": list(self.log_history),
+            "training_seconds": self.training_seconds,
+        }
+        values.update(overrides)
+        return ModelCardData(**values)
