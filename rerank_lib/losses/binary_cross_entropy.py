@@ -7,9 +7,12 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from rerank_lib.activation import activation_to_path
+from rerank_lib.errors import DataValidationError
 from rerank_lib.losses._pairs import pair_inputs
+from rerank_lib.losses._scoring import score_pairs
 from rerank_lib.model import CrossEncoder
 
 
@@ -49,12 +52,20 @@ class BinaryCrossEntropyLoss(nn.Module):
         if pos_weight is not None and not isinstance(pos_weight, torch.Tensor):
             pos_weight = torch.tensor(float(pos_weight))
         self.pos_weight = pos_weight
-        self.bce = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
 
     def forward(self, inputs: Sequence[Sequence[str]], labels: torch.Tensor) -> torch.Tensor:
-        pairs = pair_inputs(type(self).__name__, inputs, labels)
-        logits = self.activation_fn(self.model.score_pairs(pairs).view(-1))
-        return self.bce(logits, labels.to(logits.device, dtype=logits.dtype))
+        pairs, targets = pair_inputs(type(self).__name__, inputs, labels)
+        if ((targets < 0) | (targets > 1)).any():
+            row = int(((targets < 0) | (targets > 1)).nonzero()[0])
+            raise DataValidationError(
+                f"BinaryCrossEntropyLoss: label at row {row} is {float(targets[row])}; labels must lie in [0, 1]."
+            )
+        logits = self.activation_fn(score_pairs(self.model, pairs))
+        # pos_weight follows the scores' device: the trainer moves the model, not the loss.
+        pos_weight = None if self.pos_weight is None else self.pos_weight.to(logits.device, dtype=logits.dtype)
+        return F.binary_cross_entropy_with_logits(
+            logits, targets.to(logits.device, dtype=logits.dtype), pos_weight=pos_weight
+        )
 
     def get_config_dict(self) -> dict[str, Any]:
         pos_weight = None if self.pos_weight is None else float(self.pos_weight)

@@ -9,7 +9,9 @@ import torch
 from torch import nn
 
 from rerank_lib.activation import activation_to_path
+from rerank_lib.errors import DataValidationError
 from rerank_lib.losses._pairs import pair_inputs
+from rerank_lib.losses._scoring import loss_dtype
 from rerank_lib.model import CrossEncoder
 
 
@@ -41,9 +43,16 @@ class CrossEntropyLoss(nn.Module):
         self.ce = nn.CrossEntropyLoss()
 
     def forward(self, inputs: Sequence[Sequence[str]], labels: torch.Tensor) -> torch.Tensor:
-        pairs = pair_inputs(type(self).__name__, inputs, labels)
-        logits = self.activation_fn(self.model.score_pairs(pairs))
-        return self.ce(logits, labels.to(logits.device, dtype=torch.long))
+        pairs, targets = pair_inputs(type(self).__name__, inputs, labels)
+        bad = (targets != targets.round()) | (targets < 0) | (targets >= self.model.num_labels)
+        if bad.any():
+            row = int(bad.nonzero()[0])
+            raise DataValidationError(
+                f"CrossEntropyLoss: label at row {row} is {targets[row].item()}; "
+                f"expected a class id in [0, {self.model.num_labels})."
+            )
+        logits = self.activation_fn(loss_dtype(self.model.score_pairs(pairs)))
+        return self.ce(logits, targets.to(logits.device, dtype=torch.long))
 
     def get_config_dict(self) -> dict[str, Any]:
         return {"activation_fn": activation_to_path(self.activation_fn)}
