@@ -121,7 +121,10 @@ def retrain(
     cfg = load_params(layout.root / params_path, profile=profile, overrides=overrides)
     logger = get_run_logger()
     params_file = layout.root / EFFECTIVE_PARAMS
-    write_text_atomic(params_file, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    # What was given (params + profile + overrides), not every default spelled out: the training subprocess
+    # validates this file again, and some sections reject explicit values that their defaults would fill in.
+    effective = cfg.model_dump(mode="json", exclude_unset=True)
+    write_text_atomic(params_file, yaml.safe_dump(effective, sort_keys=False))
     run_id = open_run_task(cfg, layout)
     # Task results (the prepare cache) persist under the project, not in the user's home.
     storage = LocalFileSystem(basepath=str(layout.root / RESULTS_DIR))

@@ -20,8 +20,10 @@ from rerank_lib.model_card import DatasetInfo, EvaluationInfo, LossInfo, ModelCa
 from rerank_lib.model_card.collect import column_stats, diff_hyperparameters, is_secret_key
 from tasks.base_model import PACKAGED_MODELS
 from tasks.config import CardConfig, TrainConfig
-from tasks.prepare import TRAIN_FILE
-from tasks.train import LOSSES, SUMMARY_FILE
+from tasks.losses import available_losses
+from tasks.train import SUMMARY_FILE
+
+TRAIN_FILE = "train.parquet"
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +107,7 @@ def collect_card_data(
 
     hyperparameters = {k: v for k, v in summary.get("hyperparameters", {}).items() if not is_secret_key(k)}
     loss_name = summary["loss"]["name"]
-    loss_cls = LOSSES.get(loss_name, BinaryCrossEntropyLoss)
+    loss_cls = available_losses().get(loss_name, BinaryCrossEntropyLoss)
     dataset_name = summary.get("dataset_name", "train")
     stats = _training_stats(summary, prepared)
     return ModelCardData(

@@ -121,7 +121,7 @@ from rerank_lib.data.splits import check_fractions, split_frame
 from rerank_lib.data.tables import TableOptions, as_list, list_cells, read_table, select_columns
 from rerank_lib.data.validation import LOSS_INPUTS, validate_for_loss
 from rerank_lib.errors import ConfigError, DataValidationError
-from tasks.config import StageConfig
+from tasks.config_base import StageConfig
 from tasks.io import file_md5, write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -290,6 +290,8 @@ class DatasetEntry(StageConfig):
     split: SplitRules | None = None
     validation: ValidationRules | None = None
     keep_incomplete: bool = False
+    # Listwise only: drop lists without both a relevant and a non-relevant document (they carry no ranking signal).
+    require_positive_and_negative: bool = False
 
     @field_validator("columns")
     @classmethod
@@ -541,6 +543,8 @@ def _to_format(
                 "negatives; add a `mining` section."
             )
         converted = convert(table, entry.format, group_by=group_by, keep_incomplete=entry.keep_incomplete, dataset=name)
+        if entry.format == Format.LISTWISE and entry.require_positive_and_negative:
+            converted = _lists_with_both_labels(converted)
         return converted, None
     mining = entry.mining
     documents = list(corpus.values()) if corpus is not None else []
@@ -575,6 +579,12 @@ def _to_format(
         dataset_name=name,
     )
     return mined, mined.attrs.get("mining")
+
+
+def _lists_with_both_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """Keep listwise rows whose grades include at least one positive and one zero."""
+    keep = [any(g > 0 for g in grades) and any(g <= 0 for g in grades) for grades in frame["labels"]]
+    return frame[keep].reset_index(drop=True)
 
 
 def _resolve_model(reference: str, root: Path) -> str:

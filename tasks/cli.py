@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides = parse_set_overrides(args.overrides)
         cfg = load_params(root / args.params, profile=args.profile, overrides=overrides)
         if args.command == "params":
-            sys.stdout.write(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+            sys.stdout.write(yaml.safe_dump(cfg.model_dump(mode="json", exclude_unset=True), sort_keys=False))
         elif args.command == "stage":
             from tasks.stages import STAGES
 

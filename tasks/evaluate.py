@@ -1,26 +1,40 @@
-"""Stage `evaluate`: rerank the WikiQA test questions with the trained model and write metrics.json."""
+"""Stage `evaluate`: the trained model against its baselines, on WikiQA test and on local BEIR sets.
+
+* WikiQA test: each question's candidates in the zero-shot bi-encoder's order are the first stage; the reranking
+  evaluator's ``base_*`` metrics are that bi-encoder, the others the trained model.
+* BEIR (SciFact dev, TREC-DL19): BM25 top-k reranked; ``base_*`` is BM25 alone, and the bi-encoder reranking the
+  same candidates is recorded under ``baselines``.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mlflow
+import numpy as np
 
 from rerank_lib import CrossEncoder
-from rerank_lib.evaluation import CrossEncoderRerankingEvaluator
+from rerank_lib.evaluation import CrossEncoderBEIREvaluator, CrossEncoderRerankingEvaluator
+from rerank_lib.evaluation.bi_encoder_scorer import BiEncoderScorer
+from tasks.base_model import resolve_base_model
 from tasks.config import EvaluateConfig, TrackingConfig
 from tasks.io import file_md5, write_json_atomic
-from tasks.prepare import TEST_FILE, load_test_samples
+from tasks.prepare import TEST_SPLIT, load_test_samples
 from tasks.tracking import RUN_ID_ENV, mlflow_metric_name, use_tracking
 from tasks.train import SUMMARY_FILE
 
 logger = logging.getLogger(__name__)
 
-EVALUATOR_NAME = "wikiqa_test"
+WIKIQA_EVALUATOR = "wikiqa_test"
+BEIR_EVALUATOR = "beir"
+BI_ENCODER_BASELINE = "bi_encoder"
+BM25_CACHE = ".cache/bm25"
 
 
 @dataclass(frozen=True)
@@ -40,25 +54,91 @@ def pipeline_run_id(model_dir: Path) -> str | None:
     return None
 
 
+def evaluation_data_hash(cfg: EvaluateConfig, prepared: Path, root: Path) -> str:
+    """One hash over everything evaluated (WikiQA test samples, BEIR files): promotion compares like with like."""
+    digest = hashlib.md5()
+    files = [Path(prepared) / cfg.wikiqa_test / f"{TEST_SPLIT}.parquet"]
+    for beir in cfg.beir.values():
+        folder = Path(root) / beir.folder
+        files += sorted(p for p in folder.glob("corpus.jsonl*")) + [folder / "qrels" / f"{beir.split}.tsv"]
+    for path in files:
+        digest.update(f"{path.name}:{file_md5(path) if path.is_file() else 'missing'};".encode())
+    digest.update(f"max_queries={cfg.max_queries};top_k={cfg.beir_top_k}".encode())
+    return digest.hexdigest()
+
+
+def first_stage_samples(samples: list[dict[str, Any]], scorer: Any, batch_size: int) -> list[dict[str, Any]]:
+    """Each sample's candidates ordered by the first-stage scorer, as ``{"query", "positive", "documents"}``."""
+    pairs = [(s["query"], doc) for s in samples for doc in s["positive"] + s["negative"]]
+    scores = np.asarray(scorer.predict(pairs, batch_size=batch_size, show_progress_bar=True), dtype=float)
+    ranked, start = [], 0
+    for sample in samples:
+        documents = sample["positive"] + sample["negative"]
+        order = np.argsort(-scores[start : start + len(documents)], kind="stable")
+        ranked.append(
+            {"query": sample["query"], "positive": sample["positive"], "documents": [documents[i] for i in order]}
+        )
+        start += len(documents)
+    return ranked
+
+
+def build_evaluators(cfg: EvaluateConfig, prepared: Path, root: Path, scorer: Any | None) -> list[Any]:
+    """The WikiQA reranking evaluator (bi-encoder first stage when configured) and one BEIR evaluator per set."""
+    samples = load_test_samples(prepared, cfg.wikiqa_test, cfg.max_queries)
+    if scorer is not None:
+        samples = first_stage_samples(samples, scorer, cfg.batch_size)
+    evaluators: list[Any] = [
+        CrossEncoderRerankingEvaluator(
+            samples, at_k=cfg.at_k, name=WIKIQA_EVALUATOR, batch_size=cfg.batch_size, show_progress_bar=True
+        )
+    ]
+    if cfg.beir:
+        evaluators.append(
+            CrossEncoderBEIREvaluator(
+                {name: Path(root) / beir.folder for name, beir in cfg.beir.items()},
+                splits={name: beir.split for name, beir in cfg.beir.items()},
+                top_k=cfg.beir_top_k,
+                at_k=cfg.at_k,
+                cache_dir=Path(root) / BM25_CACHE,
+                name=BEIR_EVALUATOR,
+                batch_size=cfg.batch_size,
+                show_progress_bar=True,
+            )
+        )
+    return evaluators
+
+
 def run_evaluate(
     cfg: EvaluateConfig, tracking: TrackingConfig, model_dir: Path, prepared: Path, out: Path, root: Path
 ) -> EvaluateResult:
-    """Score every candidate of each test question, compute MAP, MRR@k and NDCG@k, log them to the run."""
-    samples = load_test_samples(prepared)
-    model = CrossEncoder(model_dir)
-    evaluator = CrossEncoderRerankingEvaluator(
-        samples, at_k=cfg.at_k, name=EVALUATOR_NAME, batch_size=cfg.batch_size, show_progress_bar=True
-    )
+    """Evaluate the model and the baselines, write metrics.json, and log the model's metrics to the run."""
     out = Path(out)
-    metrics = {key: float(value) for key, value in evaluator(model, output_path=str(out / "details")).items()}
+    scorer = BiEncoderScorer(resolve_base_model(cfg.bi_encoder)) if cfg.bi_encoder else None
+    evaluators = build_evaluators(cfg, prepared, root, scorer)
+    model = CrossEncoder(model_dir)
+    metrics: dict[str, float] = {}
+    baselines: dict[str, float] = {}
+    for evaluator in evaluators:
+        metrics.update({k: float(v) for k, v in evaluator(model, output_path=str(out / "details")).items()})
+        if scorer is not None and isinstance(evaluator, CrossEncoderBEIREvaluator):
+            baseline = evaluator(scorer, output_path=None)
+            baselines.update({k: float(v) for k, v in baseline.items() if "_base_" not in k})
+    primary = evaluators[0].primary_metric
     write_json_atomic(
         out / "metrics.json",
         {
             "metrics": metrics,
-            "primary_metric": evaluator.primary_metric,
-            "queries": len(samples),
-            "data_hash": file_md5(Path(prepared) / TEST_FILE),
-            "evaluators": {EVALUATOR_NAME: {"class": type(evaluator).__name__, **evaluator.get_config_dict()}},
+            "primary_metric": primary,
+            "queries": len(evaluators[0].samples),
+            "data_hash": evaluation_data_hash(cfg, prepared, root),
+            "evaluators": {
+                evaluator.name: {"class": type(evaluator).__name__, **evaluator.get_config_dict()}
+                for evaluator in evaluators
+            },
+            "baselines": {
+                "first_stage": "bi-encoder order for wikiqa_test, BM25 for beir (the base_* metrics)",
+                BI_ENCODER_BASELINE: baselines,
+            },
         },
     )
     run_id = pipeline_run_id(model_dir)
@@ -67,5 +147,7 @@ def run_evaluate(
         client = mlflow.MlflowClient()
         for key, value in metrics.items():
             client.log_metric(run_id, mlflow_metric_name(key), value)
-    logger.info("Evaluation on %d queries: %s", len(samples), metrics)
-    return EvaluateResult(out / "metrics.json", metrics, evaluator.primary_metric)
+        for key, value in baselines.items():
+            client.log_metric(run_id, mlflow_metric_name(f"baseline_{BI_ENCODER_BASELINE}_{key}"), value)
+    logger.info("Evaluation: %s", metrics)
+    return EvaluateResult(out / "metrics.json", metrics, primary)

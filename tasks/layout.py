@@ -22,7 +22,8 @@ class Layout:
 
     @property
     def prepared(self) -> Path:
-        return self.root / "data" / "prepared" / "wikiqa"
+        """One folder per catalog dataset: ``data/prepared/<name>/``."""
+        return self.root / "data" / "prepared"
 
     @property
     def checkpoints(self) -> Path:

@@ -1,79 +1,85 @@
-"""Stage `prepare`: raw WikiQA into training pairs and reranking samples, written as parquet plus a manifest."""
+"""Stage `prepare`: build every dataset of the catalog into ``data/prepared/<name>/`` (parquet + manifest.json).
+
+All sources are checked before anything is built, so a missing file fails the stage at once with the hint to
+run `dvc pull`, and nothing already prepared is touched (each dataset folder is replaced atomically).
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from rerank_lib.atomic import build_directory_atomic
-from rerank_lib.data import read_wikiqa_pairs, read_wikiqa_reranking_samples
 from rerank_lib.errors import DataValidationError
+from tasks.catalog import DatasetEntry, build_dataset, read_prepared, write_prepared
 from tasks.config import PrepareConfig
-from tasks.io import file_md5, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
-TRAIN_FILE = "train.parquet"
-TEST_FILE = "test.parquet"
 MANIFEST_FILE = "manifest.json"
+TEST_SPLIT = "test"
 
 
 @dataclass(frozen=True)
 class PrepareResult:
     out_dir: Path
-    train_pairs: int
-    test_queries: int
-    manifest: dict
+    manifests: dict[str, dict[str, Any]]
 
 
-def run_prepare(cfg: PrepareConfig, raw_dir: Path, out: Path) -> PrepareResult:
-    """Read WikiQA train and test, validate them, and write ``train.parquet``, ``test.parquet`` and a manifest."""
-    raw_dir = Path(raw_dir)
-    train_path, test_path = raw_dir / cfg.train_file, raw_dir / cfg.test_file
-    for path in (train_path, test_path):
-        if not path.is_file():
-            raise DataValidationError(
-                f"Raw data file {path} is missing. Fetch the raw data with `dvc pull` (team remote)."
-            )
-    pairs = read_wikiqa_pairs(train_path, expected_rows=cfg.expected_train_rows)
-    if cfg.max_train_pairs is not None and cfg.max_train_pairs < len(pairs):
-        pairs = pairs.sample(n=cfg.max_train_pairs, random_state=cfg.seed).reset_index(drop=True)
-    samples = read_wikiqa_reranking_samples(test_path)
-    if cfg.max_test_queries is not None:
-        samples = samples[: cfg.max_test_queries]
-    if pairs.empty:
-        raise DataValidationError(f"{train_path}: no training pairs left after filtering.")
-    if not samples:
-        raise DataValidationError(f"{test_path}: no question has both a correct and a wrong sentence.")
-
-    test_frame = pd.DataFrame(samples)
-    manifest = {
-        "inputs": {str(train_path.name): file_md5(train_path), str(test_path.name): file_md5(test_path)},
-        "train": {"rows": len(pairs), "positives": int(pairs["label"].sum()), "columns": list(pairs.columns)},
-        "test": {
-            "queries": len(samples),
-            "documents": int(sum(len(s["positive"]) + len(s["negative"]) for s in samples)),
-        },
-    }
-
-    def write(staging: Path) -> None:
-        pairs.to_parquet(staging / TRAIN_FILE, index=False)
-        test_frame.to_parquet(staging / TEST_FILE, index=False)
-        manifest["outputs"] = {name: file_md5(staging / name) for name in (TRAIN_FILE, TEST_FILE)}
-        write_json_atomic(staging / MANIFEST_FILE, manifest)
-
-    build_directory_atomic(Path(out), write)
-    logger.info("Prepared %d training pairs and %d test queries in %s", len(pairs), len(samples), out)
-    return PrepareResult(Path(out), len(pairs), len(samples), manifest)
+def _source_paths(entry: DatasetEntry, root: Path) -> list[Path]:
+    """The local files or folders an entry reads (Hub sources have none)."""
+    source = entry.source
+    if source.kind == "beir":
+        return [root / source.folder]
+    if source.kind == "file":
+        paths = source.path.values() if isinstance(source.path, dict) else [source.path]
+        return [root / path for path in paths if not any(ch in str(path) for ch in "*?[")]
+    return []
 
 
-def load_test_samples(prepared: Path) -> list[dict]:
-    """The reranking samples written by ``run_prepare``, as plain lists."""
-    frame = pd.read_parquet(Path(prepared) / TEST_FILE)
-    return [
+def check_sources(cfg: PrepareConfig, root: Path) -> None:
+    """Fail before any work when a source file is missing, naming the dataset and the file."""
+    for name, entry in cfg.datasets.items():
+        if name in cfg.skip:
+            continue
+        for path in _source_paths(entry, root):
+            if not path.exists():
+                raise DataValidationError(
+                    f"dataset {name!r}: source {path} is missing. Fetch the raw data with `dvc pull` (team remote)."
+                )
+
+
+def run_prepare(cfg: PrepareConfig, root: Path, out: Path) -> PrepareResult:
+    """Build every catalog entry that is not skipped; returns each dataset's manifest."""
+    root, out = Path(root), Path(out)
+    check_sources(cfg, root)
+    manifests = {}
+    for name, entry in cfg.datasets.items():
+        if name in cfg.skip:
+            logger.info("Skipping dataset %s (prepare.skip)", name)
+            continue
+        manifests[name] = write_prepared(build_dataset(name, entry, root), out / name)
+    return PrepareResult(out, manifests)
+
+
+def load_test_samples(prepared: Path, dataset: str, max_queries: int | None = None) -> list[dict]:
+    """Reranking samples ``{"query", "positive", "negative"}`` of a prepared reranking dataset's test split."""
+    folder = Path(prepared) / dataset
+    if not (folder / f"{TEST_SPLIT}.parquet").is_file():
+        raise DataValidationError(f"No prepared test split for dataset {dataset!r} in {folder}; run the prepare stage.")
+    frame = read_prepared(folder, TEST_SPLIT)
+    samples = [
         {"query": row.query, "positive": list(row.positive), "negative": list(row.negative)}
         for row in frame.itertuples(index=False)
     ]
+    return samples[:max_queries] if max_queries else samples
+
+
+def load_training_frame(prepared: Path, dataset: str, split: str) -> pd.DataFrame:
+    folder = Path(prepared) / dataset
+    if not (folder / f"{split}.parquet").is_file():
+        raise DataValidationError(f"No prepared split {split!r} for dataset {dataset!r} in {folder}.")
+    return read_prepared(folder, split)

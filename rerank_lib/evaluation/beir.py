@@ -193,6 +193,7 @@ class CrossEncoderBEIREvaluator(CrossEncoderEvaluator):
         batch_size: int = 64,
         show_progress_bar: bool = False,
         write_csv: bool = True,
+        splits: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(name=name, batch_size=batch_size, show_progress_bar=show_progress_bar, write_csv=write_csv)
         if isinstance(datasets, Mapping):
@@ -215,6 +216,11 @@ class CrossEncoderBEIREvaluator(CrossEncoderEvaluator):
             )
         self.folders = folders
         self.split = split
+        # Per-dataset qrels split, e.g. SciFact "dev" next to TREC-DL19 "test" in one evaluator.
+        self.splits = {name: splits.get(name, split) for name in folders} if splits else dict.fromkeys(folders, split)
+        unknown = sorted(set(splits or {}) - set(folders))
+        if unknown:
+            raise DataValidationError(f"BEIR evaluator: splits given for unknown datasets {unknown}.")
         self.top_k = top_k
         self.at_k = at_k
         self.k1 = k1
@@ -241,7 +247,7 @@ class CrossEncoderBEIREvaluator(CrossEncoderEvaluator):
         return self._prepared
 
     def _prepare(self, dataset_name: str, folder: Path) -> _PreparedDataset:
-        corpus, queries, qrels = load_beir(folder, self.split)
+        corpus, queries, qrels = load_beir(folder, self.splits[dataset_name])
         if not corpus:
             raise DataValidationError(f"BEIR dataset {dataset_name!r} ({folder}): the corpus is empty.")
         unknown_queries = sorted(set(qrels) - set(queries))
@@ -357,7 +363,7 @@ class CrossEncoderBEIREvaluator(CrossEncoderEvaluator):
     def get_config_dict(self) -> dict[str, Any]:
         return {
             "datasets": list(self.folders),
-            "split": self.split,
+            "splits": self.splits,
             "top_k": self.top_k,
             "at_k": self.at_k,
             "bm25": {"k1": self.k1, "b": self.b},

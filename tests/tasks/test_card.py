@@ -12,9 +12,8 @@ import yaml
 
 from rerank_lib import CrossEncoder
 from rerank_lib.model_card import DatasetInfo, ModelCardData
-from tasks.card import collect_card_data, run_card
+from tasks.card import TRAIN_FILE, collect_card_data, run_card
 from tasks.config import CardConfig, TrainConfig
-from tasks.prepare import TRAIN_FILE
 from tasks.train import SUMMARY_FILE
 
 EXAMPLES = [

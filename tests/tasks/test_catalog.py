@@ -239,3 +239,20 @@ def test_hub_source_loads_offline_from_a_local_datasets_cache(tmp_path: Path) ->
     missing = entry(source={"kind": "hub", "id": "team/absent", "cache_dir": "hf-cache"}, format="pairs")
     with pytest.raises(DataValidationError, match=r"dataset 'toy': cannot load Hub dataset 'team/absent'.*offline"):
         catalog.build_dataset("toy", missing, tmp_path)
+
+
+def test_listwise_lists_without_both_labels_can_be_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.tsv"
+    path.write_text("q\td\tl\nq1\ta\t1\nq1\tb\t0\nq2\tc\t0\nq2\td\t0\nq3\te\t1\n")
+    raw = {
+        "lists": {
+            "source": {"kind": "file", "path": str(path), "split": "train"},
+            "columns": {"query": "q", "document": "d", "label": "l"},
+            "format": "listwise",
+            "require_positive_and_negative": True,
+        }
+    }
+    entry = catalog.parse_catalog(raw)["lists"]
+    table = catalog.build_dataset("lists", entry, tmp_path).splits["train"]
+    assert table["query"].tolist() == ["q1"]
+    assert [list(x) for x in table["labels"]] == [[1.0, 0.0]]

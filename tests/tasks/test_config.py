@@ -23,7 +23,7 @@ def default_params() -> dict:
 
 def test_project_params_parse_into_typed_sections() -> None:
     cfg = load_params(ROOT / "params.yaml")
-    assert cfg.train.loss == "BinaryCrossEntropyLoss"
+    assert set(cfg.prepare.datasets) >= {"wikiqa-train", "wikiqa-test", "scifact-train", "trec-dl19"}
     assert cfg.tracking.tracking_uri == "sqlite:///mlflow.db"
     assert cfg.push.enabled is False and cfg.launch.kind == "python"
 
@@ -31,7 +31,10 @@ def test_project_params_parse_into_typed_sections() -> None:
 def test_quick_profile_overrides_only_what_it_names() -> None:
     full = load_params(ROOT / "params.yaml")
     quick = load_params(ROOT / "params.yaml", profile="quick")
-    assert quick.prepare.max_train_pairs == 320
+    assert quick.train.datasets["wikiqa-train-lists"].max_rows == 48
+    assert quick.train.datasets["wikiqa-train-lists"].loss == full.train.datasets["wikiqa-train-lists"].loss
+    assert "scifact-train" in quick.prepare.skip and "scifact-train" in quick.prepare.datasets
+    assert quick.evaluate.beir == {} and full.evaluate.beir
     assert quick.train.max_length == 64
     assert quick.train.learning_rate == full.train.learning_rate
 
@@ -75,3 +78,14 @@ def test_set_overrides_parse_yaml_values() -> None:
     }
     with pytest.raises(ConfigError, match="section.key=value"):
         parse_set_overrides(["epochs=2"])
+
+
+def test_stages_may_only_name_built_datasets(tmp_path: Path) -> None:
+    data = default_params()
+    data["train"]["datasets"] = {"wikiqa-trian": {"loss": "BinaryCrossEntropyLoss"}}
+    with pytest.raises(ConfigError, match=r"train.datasets.wikiqa-trian is not a built dataset"):
+        load_params(write_params(tmp_path, data))
+    data = default_params()
+    data["prepare"]["skip"] = ["wikiqa-test"]
+    with pytest.raises(ConfigError, match=r"evaluate.wikiqa_test 'wikiqa-test' is not a built dataset"):
+        load_params(write_params(tmp_path, data))

@@ -1,0 +1,231 @@
+"""Against real servers: `prefect server start` and `mlflow server` on loopback ports, started and stopped here.
+
+The flow runs as `rerank run` in a subprocess that only knows the two URLs (PREFECT_API_URL and
+``--set tracking.tracking_uri=...``); the test then reads the flow run through the Prefect API and the registered
+version and its `champion` alias through the MLflow API.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from prefect.client.orchestration import get_client
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from tests.e2e_support import PROJECT, env_with_venv, link_raw_data
+
+pytestmark = pytest.mark.slow
+
+STARTUP_SECONDS = 180
+FLOW_SECONDS = 1500
+MODEL = "wikiqa-reranker"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clean_env() -> dict[str, str]:
+    """This interpreter's environment without any Prefect or MLflow settings inherited from the caller."""
+    return {k: v for k, v in env_with_venv().items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
+
+
+def tail(path: Path, chars: int = 4000) -> str:
+    return path.read_text(errors="replace")[-chars:] if path.is_file() else "(no log)"
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen
+    health_url: str
+    log: Path
+
+
+def start(name: str, command: list[str], env: dict[str, str], health_url: str, log: Path) -> Server:
+    """Start a server in its own process group (so stopping it also stops its workers)."""
+    with log.open("wb") as handle:
+        process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+    return Server(name, process, health_url, log)
+
+
+def wait_healthy(servers: list[Server], timeout: float) -> None:
+    """Poll each server's health endpoint until it answers 200, failing at the deadline or when one exits."""
+    deadline = time.monotonic() + timeout
+    pending = list(servers)
+    while pending:
+        for server in list(pending):
+            if server.process.poll() is not None:
+                pytest.fail(f"{server.name} exited with {server.process.returncode}:\n{tail(server.log)}")
+            try:
+                with urllib.request.urlopen(server.health_url, timeout=2) as response:
+                    if response.status == 200:
+                        pending.remove(server)
+            except (urllib.error.URLError, OSError):
+                pass
+        if pending and time.monotonic() > deadline:
+            names = ", ".join(s.name for s in pending)
+            pytest.fail(f"{names} not healthy after {timeout:.0f}s:\n" + "\n".join(tail(s.log) for s in pending))
+        if pending:
+            time.sleep(0.5)
+
+
+def stop(server: Server) -> None:
+    """SIGTERM the server's process group, SIGKILL it if it has not exited after 20 seconds."""
+    if server.process.poll() is None:
+        try:
+            os.killpg(server.process.pid, signal.SIGTERM)
+            server.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait(timeout=20)
+        except ProcessLookupError:
+            pass
+    try:  # workers left in the group (uvicorn, job runners) go too
+        os.killpg(server.process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@dataclass(frozen=True)
+class Servers:
+    prefect_api_url: str
+    prefect_home: Path
+    mlflow_url: str
+    mlflow_db: Path
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[Servers]:
+    """A Prefect server (sqlite under tmp_path) and an MLflow server (sqlite + artifacts under tmp_path)."""
+    prefect_port, mlflow_port = free_port(), free_port()
+    prefect_home = tmp_path / "prefect-home"
+    prefect_env = {
+        **clean_env(),
+        "PREFECT_HOME": str(prefect_home),
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_UI_ENABLED": "false",
+    }
+    prefect_cmd = [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1"]
+    prefect_cmd += ["--port", str(prefect_port), "--no-ui", "--analytics-off"]
+    mlflow_db = tmp_path / "mlflow-server.db"
+    # The job runner (a pool of huey consumers) is not needed for tracking and the registry.
+    mlflow_env = {**clean_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    mlflow_cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(mlflow_port)]
+    mlflow_cmd += ["--backend-store-uri", f"sqlite:///{mlflow_db}", "--workers", "1"]
+    mlflow_cmd += ["--artifacts-destination", str(tmp_path / "mlflow-artifacts")]
+
+    started: list[Server] = []
+    try:
+        started.append(
+            start(
+                "prefect server",
+                prefect_cmd,
+                prefect_env,
+                f"http://127.0.0.1:{prefect_port}/api/health",
+                tmp_path / "prefect-server.log",
+            )
+        )
+        started.append(
+            start(
+                "mlflow server", mlflow_cmd, mlflow_env, f"http://127.0.0.1:{mlflow_port}/health", tmp_path / "ml.log"
+            )
+        )
+        wait_healthy(started, STARTUP_SECONDS)
+        yield Servers(
+            f"http://127.0.0.1:{prefect_port}/api", prefect_home, f"http://127.0.0.1:{mlflow_port}", mlflow_db
+        )
+    finally:
+        for server in started:
+            stop(server)
+    for server in started:
+        assert group_gone(server.process.pid), f"{server.name} left processes behind"
+
+
+def group_gone(pgid: int, timeout: float = 20.0) -> bool:
+    """Whether no process of the group is left (orphaned workers may take a moment to be reaped)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_flow_against_real_prefect_and_mlflow_servers(servers: Servers, tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy2(PROJECT / "params.yaml", root / "params.yaml")
+    link_raw_data(root)
+    env = {**clean_env(), "PREFECT_API_URL": servers.prefect_api_url, "PREFECT_HOME": str(servers.prefect_home)}
+    # What `make run PROFILE=quick` runs, with the tracking URI of the MLflow server for this run only.
+    command = [sys.executable, "-m", "tasks.cli", "--root", str(root), "--profile", "quick"]
+    command += ["--set", f"tracking.tracking_uri={servers.mlflow_url}", "run"]
+    log = tmp_path / "flow.log"
+    with log.open("wb") as handle:
+        result = subprocess.run(
+            command, cwd=PROJECT, env=env, stdout=handle, stderr=subprocess.STDOUT, timeout=FLOW_SECONDS
+        )
+    assert result.returncode == 0, f"`rerank run` failed:\n{tail(log, 8000)}"
+    assert "Retraining finished" in log.read_text(errors="replace")
+
+    # The Prefect server recorded the flow run and every task run, all Completed.
+    with temporary_settings(updates={PREFECT_API_URL: servers.prefect_api_url}), get_client(sync_client=True) as client:
+        flow_runs = client.read_flow_runs()
+        assert len(flow_runs) == 1
+        flow_run = flow_runs[0]
+        assert client.read_flow(flow_run.flow_id).name == "retrain-reranker"
+        assert flow_run.state is not None and flow_run.state.is_completed(), flow_run.state
+        assert flow_run.state.name == "Completed"
+        task_runs = client.read_task_runs()
+    task_states = {run.name.rsplit("-", 1)[0]: run.state.name for run in task_runs if run.flow_run_id == flow_run.id}
+    assert task_states == {
+        name: "Completed" for name in ("open-mlflow-run", "prepare", "train", "evaluate", "card", "register", "push")
+    }
+
+    # The MLflow server holds the run, the registered version and the champion alias; nothing went to a local db.
+    record = json.loads((root / "artifacts" / "registry.json").read_text())
+    assert record["tracking_uri"] == servers.mlflow_url
+    assert not (root / "mlflow.db").exists()
+    assert servers.mlflow_db.stat().st_size > 0
+    client = MlflowClient(tracking_uri=servers.mlflow_url)
+    champion = client.get_model_version_by_alias(MODEL, "champion")
+    assert champion.version == record["model_version"] == "1"
+    assert champion.run_id == record["run_id"]
+    assert champion.tags["promotion.decision"] == "champion"
+    metrics = json.loads((root / "artifacts" / "eval" / "metrics.json").read_text())["metrics"]
+    run = client.get_run(record["run_id"])
+    assert run.data.metrics["wikiqa_test_ndcg_at_10"] == pytest.approx(metrics["wikiqa_test_ndcg@10"])
+    assert any(key.startswith("loss") for key in run.data.metrics)  # per-step metrics from the training subprocess
+
+    # The champion downloads through the server's artifact proxy (no global tracking URI is set), loads and scores.
+    (tmp_path / "champion").mkdir()
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{MODEL}@champion", tracking_uri=servers.mlflow_url, dst_path=str(tmp_path / "champion")
+    )
+    model = mlflow.pyfunc.load_model(local)
+    scores = model.predict(
+        pd.DataFrame({"query": ["how are glacier caves formed?"], "passage": ["A glacier cave is formed in ice."]})
+    )
+    assert scores.shape == (1,) and 0.0 < float(scores[0]) < 1.0
