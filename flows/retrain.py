@@ -7,11 +7,13 @@ is enforceable and the same task can launch ``torchrun`` / ``accelerate launch``
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +82,26 @@ def train_task(cfg: PipelineConfig, layout: Layout, run_id: str, params_file: Pa
     command = training_command(cfg.launch, layout.root, params_file)
     logger.info("Launching training: %s", " ".join(command))
     env = {**os.environ, RUN_ID_ENV: run_id}
-    process = subprocess.run(
-        command, cwd=layout.root, env=env, timeout=cfg.launch.timeout_seconds, capture_output=True, text=True
-    )
-    if process.returncode != 0:
-        tail = (process.stdout[-2000:] + process.stderr[-4000:]).strip()
-        raise TrainingProcessError(f"Training exited with code {process.returncode}:\n{tail}")
+    returncode, tail = run_streaming(command, layout.root, env, cfg.launch.timeout_seconds)
+    if returncode != 0:
+        raise TrainingProcessError(f"Training exited with code {returncode}:\n{tail}")
+
+
+def run_streaming(command: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, str]:
+    """Run ``command`` showing its output live (progress bars included); returns the exit code and the output tail."""
+    tail: collections.deque[bytes] = collections.deque(maxlen=64)
+    deadline = time.monotonic() + timeout
+    with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as process:
+        assert process.stdout is not None
+        for chunk in iter(lambda: process.stdout.read1(4096), b""):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+            tail.append(chunk)
+            if time.monotonic() > deadline:
+                process.kill()
+                raise TrainingProcessError(f"Training exceeded launch.timeout_seconds={timeout:.0f}; it was killed.")
+        returncode = process.wait()
+    return returncode, b"".join(tail).decode("utf-8", errors="replace")[-6000:]
 
 
 @task(name="evaluate", timeout_seconds=3600)

@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from rerank_lib.errors import ConfigError
 from rerank_lib.hub import validate_repo_id
-from tasks.catalog import DatasetEntry
+from tasks.catalog import Catalog, DatasetEntry
 from tasks.config_base import StageConfig
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
@@ -27,6 +27,12 @@ class PrepareConfig(StageConfig):
 
     datasets: dict[str, DatasetEntry]
     skip: list[str] = Field(default_factory=list)  # catalog entries not to build (e.g. in the quick profile)
+
+    @field_validator("datasets")
+    @classmethod
+    def _folder_names(cls, value: dict[str, DatasetEntry]) -> dict[str, DatasetEntry]:
+        """Names become folders under data/prepared/: no separators or dot-dot tricks."""
+        return Catalog.model_validate({"datasets": value}).datasets
 
 
 class TrainDatasetConfig(StageConfig):

@@ -7,6 +7,7 @@ run `dvc pull`, and nothing already prepared is touched (each dataset folder is 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,12 +41,27 @@ def _source_paths(entry: DatasetEntry, root: Path) -> list[Path]:
     return []
 
 
+def _configured_absolute(entry: DatasetEntry) -> bool:
+    source = entry.source
+    paths = [getattr(source, "folder", None)]
+    path = getattr(source, "path", None)
+    paths += list(path.values()) if isinstance(path, dict) else [path]
+    return any(p is not None and Path(str(p)).is_absolute() for p in paths)
+
+
 def check_sources(cfg: PrepareConfig, root: Path) -> None:
     """Fail before any work when a source file is missing, naming the dataset and the file."""
     for name, entry in cfg.datasets.items():
         if name in cfg.skip:
             continue
         for path in _source_paths(entry, root):
+            # Lexical check: `..` may not climb out of the project; symlinked data folders stay allowed.
+            inside = Path(os.path.normpath(path)).is_relative_to(Path(os.path.normpath(root)))
+            if not inside and not _configured_absolute(entry):
+                raise DataValidationError(
+                    f"dataset {name!r}: source {path} resolves outside the project {root}; "
+                    "give an absolute path if that is deliberate."
+                )
             if not path.exists():
                 raise DataValidationError(
                     f"dataset {name!r}: source {path} is missing. Fetch the raw data with `dvc pull` (team remote)."

@@ -37,3 +37,22 @@ def test_schedule_comes_from_params() -> None:
     cfg = load_params(ROOT / "params.yaml", overrides={"schedule": {"cron": "15 2 * * *", "timezone": "Europe/Paris"}})
     schedule = schedule_for(cfg)
     assert schedule.cron == "15 2 * * *" and schedule.timezone == "Europe/Paris"
+
+
+def test_training_output_streams_and_failures_keep_the_tail(capfd) -> None:  # noqa: ANN001
+    import pytest
+
+    from flows.retrain import TrainingProcessError, run_streaming
+
+    code, tail = run_streaming([sys.executable, "-c", "print('step 1'); print('step 2')"], ROOT, {}, 60)
+    assert code == 0 and "step 2" in tail
+    assert "step 1" in capfd.readouterr().out  # shown live, not swallowed
+    code, tail = run_streaming([sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"], ROOT, {}, 60)
+    assert code == 3 and "boom" in tail
+    with pytest.raises(TrainingProcessError, match="timeout"):
+        run_streaming(
+            [sys.executable, "-c", "import time\nfor _ in range(50): print('.', flush=True); time.sleep(0.1)"],
+            ROOT,
+            {},
+            0.2,
+        )

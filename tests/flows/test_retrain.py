@@ -14,15 +14,26 @@ from mlflow import MlflowClient
 from flows.retrain import retrain
 from rerank_lib import CrossEncoder
 from tests.e2e_support import link_raw_data, quick_params
+from tests.hub_server import LocalHub
 
 pytestmark = pytest.mark.slow
 
 
-def test_quick_flow_trains_evaluates_documents_and_registers(tmp_path: Path) -> None:
+CANARY = "hf_CanaryTokenThatMustNeverBeWritten0123"
+
+
+def test_quick_flow_trains_evaluates_documents_registers_and_pushes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture
+) -> None:
     quick_params(tmp_path)
     link_raw_data(tmp_path)
+    monkeypatch.setenv("HF_TOKEN", CANARY)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
 
-    outputs = retrain(root=str(tmp_path))
+    with LocalHub(token=CANARY) as hub:
+        push = {"enabled": True, "repo_id": "team/wikiqa-reranker", "endpoint": hub.url, "backoff_seconds": 0.0}
+        outputs = retrain(root=str(tmp_path), overrides={"push": push})
+        pushed_files = hub.files("team/wikiqa-reranker")
 
     model = CrossEncoder(outputs["model"])
     relevant, irrelevant = model.predict(
@@ -49,7 +60,7 @@ def test_quick_flow_trains_evaluates_documents_and_registers(tmp_path: Path) -> 
     client = MlflowClient()
     run = client.get_run(outputs["mlflow_run_id"])
     assert run.data.metrics["wikiqa_test_ndcg_at_10"] == pytest.approx(metrics["metrics"]["wikiqa_test_ndcg@10"])
-    assert run.data.params["train.loss"] == "BinaryCrossEntropyLoss"
+    assert run.data.params["train.datasets.wikiqa-train-lists.loss"] == "LambdaLoss"
     versions = client.search_model_versions("name='wikiqa-reranker'")
     assert [v.run_id for v in versions] == [outputs["mlflow_run_id"]]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
@@ -63,5 +74,17 @@ def test_quick_flow_trains_evaluates_documents_and_registers(tmp_path: Path) -> 
         pd.DataFrame({"query": ["how are glacier caves formed?"], "passage": ["A glacier cave is formed in ice."]})
     )
     assert scores.shape == (1,) and 0.0 < float(scores[0]) < 1.0
-    assert outputs["hub_push"].startswith("skipped")
-    assert json.loads((tmp_path / "artifacts" / "push.json").read_text())["pushed"] is False
+    assert outputs["hub_push"].startswith(hub.url)
+    assert json.loads((tmp_path / "artifacts" / "push.json").read_text())["pushed"] is True
+    assert pushed_files["README.md"] == (Path(outputs["model"]) / "README.md").read_bytes()
+    assert outputs["mlflow_run_id"] in hub.commits[0].summary
+
+    # The token reached the Hub and nothing else: no file written, no log line, no MLflow param or tag.
+    assert all(r.headers.get("authorization") == f"Bearer {CANARY}" for r in hub.requests)
+    captured = capfd.readouterr()
+    assert CANARY not in captured.out + captured.err + caplog.text
+    leaked = [
+        p for p in tmp_path.rglob("*") if p.is_file() and not p.is_symlink() and CANARY.encode() in p.read_bytes()
+    ]
+    assert leaked == []
+    assert CANARY not in json.dumps({**run.data.params, **run.data.tags})
