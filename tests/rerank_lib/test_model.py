@@ -211,3 +211,22 @@ def test_tiny_tokenizer_knows_its_words(tiny_model: CrossEncoder) -> None:
         "of",
         "france",
     ]
+
+
+def test_a_crash_while_saving_leaves_the_previous_model_intact(
+    tiny_model: CrossEncoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "model"
+    tiny_model.save(target)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+
+    def crash(*args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        raise KeyboardInterrupt("killed mid-write")
+
+    with torch.no_grad():
+        tiny_model.model.classifier.weight.add_(1.0)  # the new save would differ
+    monkeypatch.setattr(tiny_model.tokenizer, "save_pretrained", crash)
+    with pytest.raises(KeyboardInterrupt):
+        tiny_model.save(target)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no half-written staging folder left behind
