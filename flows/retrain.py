@@ -25,6 +25,7 @@ from rerank_lib.errors import RerankError
 from tasks.config import LaunchConfig, PipelineConfig, load_params
 from tasks.io import file_md5, write_text_atomic
 from tasks.layout import Layout
+from tasks.prepare import source_paths
 from tasks.stages import STAGES
 from tasks.tracking import RUN_ID_ENV, start_run
 
@@ -38,17 +39,24 @@ class TrainingProcessError(RerankError):
 
 
 def prepare_cache_key(context: Any, parameters: dict[str, Any]) -> str:
-    """Cache `prepare` on its params, the raw input hashes and the prepared output (so a deleted output reruns)."""
+    """Cache `prepare` on its params and raw input hashes; a lost output is handled by ``prepared_outputs_exist``."""
     cfg: PipelineConfig = parameters["cfg"]
     layout: Layout = parameters["layout"]
     digest = hashlib.sha256(json.dumps(cfg.prepare.model_dump(mode="json"), sort_keys=True).encode())
-    raw = layout.raw / "wikiqa"
-    for name in (cfg.prepare.train_file, cfg.prepare.test_file):
-        path = raw / name
-        digest.update(f"{name}:{file_md5(path) if path.is_file() else 'missing'}".encode())
-    manifest = layout.prepared / "manifest.json"
-    digest.update(manifest.read_bytes() if manifest.is_file() else b"no-output")
+    for name, entry in cfg.prepare.datasets.items():
+        if name in cfg.prepare.skip:
+            continue
+        for source in source_paths(entry, layout.root):
+            files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
+            for path in files:
+                digest.update(f"{path}:{file_md5(path) if path.is_file() else 'missing'};".encode())
     return f"prepare-{digest.hexdigest()}"
+
+
+def prepared_outputs_exist(cfg: PipelineConfig, layout: Layout) -> bool:
+    """Every dataset to build has its manifest; otherwise the prepare cache must be refreshed."""
+    built = [name for name in cfg.prepare.datasets if name not in cfg.prepare.skip]
+    return all((layout.prepared / name / "manifest.json").is_file() for name in built)
 
 
 @task(name="open-mlflow-run", retries=2, retry_delay_seconds=5, timeout_seconds=120)
@@ -145,7 +153,8 @@ def retrain(
     # Task results (the prepare cache) persist under the project, not in the user's home.
     storage = LocalFileSystem(basepath=str(layout.root / RESULTS_DIR))
     storage.save(RESULTS_BLOCK, overwrite=True)
-    prepare_task.with_options(result_storage=storage)(cfg, layout)
+    refresh = not prepared_outputs_exist(cfg, layout)
+    prepare_task.with_options(result_storage=storage, refresh_cache=refresh)(cfg, layout)
     train_task.with_options(timeout_seconds=cfg.launch.timeout_seconds + 60)(cfg, layout, run_id, params_file)
     evaluation = evaluate_task(cfg, layout)
     card_path = card_task(cfg, layout)

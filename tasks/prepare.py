@@ -30,7 +30,7 @@ class PrepareResult:
     manifests: dict[str, dict[str, Any]]
 
 
-def _source_paths(entry: DatasetEntry, root: Path) -> list[Path]:
+def source_paths(entry: DatasetEntry, root: Path) -> list[Path]:
     """The local files or folders an entry reads (Hub sources have none)."""
     source = entry.source
     if source.kind == "beir":
@@ -54,7 +54,7 @@ def check_sources(cfg: PrepareConfig, root: Path) -> None:
     for name, entry in cfg.datasets.items():
         if name in cfg.skip:
             continue
-        for path in _source_paths(entry, root):
+        for path in source_paths(entry, root):
             # Lexical check: `..` may not climb out of the project; symlinked data folders stay allowed.
             inside = Path(os.path.normpath(path)).is_relative_to(Path(os.path.normpath(root)))
             if not inside and not _configured_absolute(entry):
