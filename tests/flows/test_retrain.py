@@ -34,6 +34,7 @@ def test_quick_flow_trains_evaluates_documents_registers_and_pushes(
         push = {"enabled": True, "repo_id": "team/wikiqa-reranker", "endpoint": hub.url, "backoff_seconds": 0.0}
         outputs = retrain(root=str(tmp_path), overrides={"push": push})
         pushed_files = hub.files("team/wikiqa-reranker")
+        hub_url = hub.url
 
     model = CrossEncoder(outputs["model"])
     relevant, irrelevant = model.predict(
@@ -74,9 +75,10 @@ def test_quick_flow_trains_evaluates_documents_registers_and_pushes(
         pd.DataFrame({"query": ["how are glacier caves formed?"], "passage": ["A glacier cave is formed in ice."]})
     )
     assert scores.shape == (1,) and 0.0 < float(scores[0]) < 1.0
-    assert outputs["hub_push"].startswith(hub.url)
+    assert outputs["hub_push"].startswith(hub_url)
     assert json.loads((tmp_path / "artifacts" / "push.json").read_text())["pushed"] is True
-    assert pushed_files["README.md"] == (Path(outputs["model"]) / "README.md").read_bytes()
+    assert pushed_files["model.safetensors"] == (Path(outputs["model"]) / "model.safetensors").read_bytes()
+    assert 'CrossEncoder("team/wikiqa-reranker")' in pushed_files["README.md"].decode()  # usage names the repo
     assert outputs["mlflow_run_id"] in hub.commits[0].summary
 
     # The token reached the Hub and nothing else: no file written, no log line, no MLflow param or tag.
