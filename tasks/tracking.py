@@ -28,9 +28,11 @@ class TrackingUnavailableError(RerankError):
 
 
 def resolve_tracking_uri(uri: str, root: Path) -> str:
-    """``MLFLOW_TRACKING_URI`` wins over params (deployments set it); a relative ``sqlite:///file.db`` is anchored
-    at the project root, so every stage finds the same database."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or uri
+    """A relative ``sqlite:///file.db`` is anchored at the project root, so every stage finds the same database.
+
+    params.yaml (or ``--set tracking.tracking_uri=...``) decides; ``MLFLOW_TRACKING_URI`` is not consulted, since
+    MLflow itself sets it in-process and a stale value would send runs to another server.
+    """
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
         return prefix + str((Path(root) / uri[len(prefix) :]).resolve())

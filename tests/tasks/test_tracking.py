@@ -23,5 +23,5 @@ def test_names_and_uris(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert redact_uri("https://a:b@host/x") == "https://***@host/x"
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert resolve_tracking_uri("sqlite:///mlflow.db", tmp_path) == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
-    assert resolve_tracking_uri("sqlite:///mlflow.db", tmp_path) == "http://mlflow:5000"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://stale:5000")  # MLflow sets this in-process; params decide
+    assert resolve_tracking_uri("http://mlflow:5000", tmp_path) == "http://mlflow:5000"

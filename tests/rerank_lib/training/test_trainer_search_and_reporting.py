@@ -59,6 +59,7 @@ def test_report_to_mlflow_records_params_and_metrics(
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "trainer-test")
+    mlflow.set_tracking_uri(uri)  # earlier tests may have set MLflow's process-wide URI, which beats the env var
     args = make_args(tmp_path, max_steps=2, report_to="mlflow", eval_strategy="steps", eval_steps=2, run_name="tiny")
     evaluator = CrossEncoderRerankingEvaluator(SAMPLES, name="dev")
     trainer = CrossEncoderTrainer(tiny_model, args=args, train_dataset=varied_pairs(8), evaluator=evaluator)
