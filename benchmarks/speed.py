@@ -182,9 +182,9 @@ def train_worker(args: argparse.Namespace) -> None:
         )
     gc.collect()
     baseline = rss_bytes()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     trainer.train()
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     model.save_pretrained(str(args.model_out))
     result = {
@@ -192,6 +192,8 @@ def train_worker(args: argparse.Namespace) -> None:
         "steps": trainer.state.global_step,
         "seconds": seconds,
         "pairs_per_second": len(dataset) / seconds,
+        "cpu_seconds": cpu_seconds,
+        "pairs_per_cpu_second": len(dataset) / cpu_seconds,
         "rss_before_training_mib": baseline / 2**20,
         "peak_rss_mib": peak / 2**20,
         "peak_above_start_mib": (peak - baseline) / 2**20,
@@ -296,7 +298,8 @@ def run_predict(
         started = time.perf_counter()
         models[name] = load_predict_variant(name, model_dirs[name], args)
         models[name].predict([("warm up", "the first call allocates buffers")] * 4, batch_size=4)
-        results[name] = {"load_seconds": time.perf_counter() - started, "seconds": 0.0, "chunk_pairs_per_second": []}
+        results[name] = {"load_seconds": time.perf_counter() - started, "seconds": 0.0, "cpu_seconds": 0.0}
+        results[name]["chunk_pairs_per_second"] = []
         print(f"[predict] loaded {name} in {results[name]['load_seconds']:.1f}s", flush=True)
     chunks = [samples[i :: args.rounds] for i in range(args.rounds)]
     scores: dict[str, dict[tuple[str, str], float]] = {name: {} for name in names}
@@ -304,10 +307,11 @@ def run_predict(
         pairs = [(s["query"], d) for s in chunk for d in s["positive"] + s["negative"]]
         turn = names[round_index % len(names) :] + names[: round_index % len(names)]
         for name in turn:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             out = models[name].predict(pairs, batch_size=args.batch_size, show_progress_bar=False)
             seconds = time.perf_counter() - started
             results[name]["seconds"] += seconds
+            results[name]["cpu_seconds"] += time.process_time() - cpu_started
             results[name]["chunk_pairs_per_second"].append(len(pairs) / seconds)
             scores[name].update(zip(pairs, np.asarray(out, dtype=float).tolist(), strict=True))
         print(f"[predict] round {round_index + 1}/{len(chunks)} done", flush=True)
@@ -316,6 +320,7 @@ def run_predict(
         pairs_total = len(scores[name])
         results[name]["pairs"] = pairs_total
         results[name]["pairs_per_second"] = pairs_total / results[name]["seconds"]
+        results[name]["pairs_per_cpu_second"] = pairs_total / results[name]["cpu_seconds"]
         results[name]["ndcg@10"] = ndcg(samples, scores[name], args.batch_size)
         if reference_scores is not None:
             keys = list(reference_scores)
@@ -360,39 +365,48 @@ def check_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     train, predict = report["training"], report["predict"]
     rows = []
 
-    def add(target: str, measured: str, met: bool | None) -> None:
-        rows.append({"target": target, "measured": measured, "met": met})
+    def add(target: str, measured: str, met: bool | None, met_by_cpu_time: bool | None = None) -> None:
+        rows.append({"target": target, "measured": measured, "met": met, "met_by_cpu_time": met_by_cpu_time})
+
+    def cpu_ratio(row: dict[str, Any], reference: dict[str, Any]) -> float:
+        return row["pairs_per_cpu_second"] / reference["pairs_per_cpu_second"]
 
     if "reference" in train:
         ref = train["reference"]
         for variant in ("rerank_lib", "rerank_lib+length_grouped"):
             if variant in train:
                 ratio = train[variant]["pairs_per_second"] / ref["pairs_per_second"]
+                by_cpu = cpu_ratio(train[variant], ref)
                 gap = abs(train[variant]["ndcg@10"] - ref["ndcg@10"])
                 add(
                     f"training ({variant}) >= {TARGETS['train_speedup']}x reference, NDCG@10 within "
                     f"{TARGETS['train_ndcg_gap']}",
-                    f"{ratio:.2f}x, NDCG@10 gap {gap:.4f}",
+                    f"{ratio:.2f}x wall, {by_cpu:.2f}x CPU time, NDCG@10 gap {gap:.4f}",
                     ratio >= TARGETS["train_speedup"] and gap <= TARGETS["train_ndcg_gap"],
+                    by_cpu >= TARGETS["train_speedup"] and gap <= TARGETS["train_ndcg_gap"],
                 )
     if "reference" in predict:
         ref = predict["reference"]["pairs_per_second"]
         for variant in ("torch fp32", "torch bf16"):
             if variant in predict:
                 ratio = predict[variant]["pairs_per_second"] / ref
+                by_cpu = cpu_ratio(predict[variant], predict["reference"])
                 add(
                     f"{variant} predict >= {TARGETS['torch_predict_speedup']}x reference",
-                    f"{ratio:.2f}x",
+                    f"{ratio:.2f}x wall, {by_cpu:.2f}x CPU time",
                     ratio >= TARGETS["torch_predict_speedup"],
+                    by_cpu >= TARGETS["torch_predict_speedup"],
                 )
         if "onnx int8" in predict and "torch fp32" in predict:
             ratio = predict["onnx int8"]["pairs_per_second"] / ref
+            by_cpu = cpu_ratio(predict["onnx int8"], predict["reference"])
             gap = abs(predict["onnx int8"]["ndcg@10"] - predict["torch fp32"]["ndcg@10"])
             add(
                 f"onnx int8 predict >= {TARGETS['int8_speedup']}x reference, NDCG@10 within "
                 f"{TARGETS['int8_ndcg_gap']} of fp32",
-                f"{ratio:.2f}x, NDCG@10 gap {gap:.4f}",
+                f"{ratio:.2f}x wall, {by_cpu:.2f}x CPU time, NDCG@10 gap {gap:.4f}",
                 ratio >= TARGETS["int8_speedup"] and gap <= TARGETS["int8_ndcg_gap"],
+                by_cpu >= TARGETS["int8_speedup"] and gap <= TARGETS["int8_ndcg_gap"],
             )
     return rows
 
@@ -419,16 +433,19 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Training",
         "",
-        "| trainer | pairs/s | vs reference | peak RSS (MiB) | above start (MiB) | NDCG@10 |",
+        "| trainer | pairs/s | vs reference | pairs per CPU-s | vs reference (CPU time) | peak RSS (MiB) "
+        "| above start (MiB) | NDCG@10 |",
     ]
-    lines.append("|---|---:|---:|---:|---:|---:|")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
     train = report["training"]
     ref_train = train.get("reference", {}).get("pairs_per_second")
+    ref_train_cpu = train.get("reference", {}).get("pairs_per_cpu_second")
     for name, row in train.items():
         ratio = f"{row['pairs_per_second'] / ref_train:.2f}x" if ref_train else "-"
+        cpu = f"{row['pairs_per_cpu_second'] / ref_train_cpu:.2f}x" if ref_train_cpu else "-"
         lines.append(
-            f"| {TRAIN_VARIANTS[name]} | {row['pairs_per_second']:.1f} | {ratio} | {row['peak_rss_mib']:.0f} | "
-            f"{row['peak_above_start_mib']:.0f} | {row['ndcg@10']:.4f} |"
+            f"| {TRAIN_VARIANTS[name]} | {row['pairs_per_second']:.1f} | {ratio} | {row['pairs_per_cpu_second']:.2f} "
+            f"| {cpu} | {row['peak_rss_mib']:.0f} | {row['peak_above_start_mib']:.0f} | {row['ndcg@10']:.4f} |"
         )
     if "padding" in report:
         pad = report["padding"]
@@ -439,26 +456,39 @@ def markdown(report: dict[str, Any]) -> str:
             f"takes {pad['tokenize_all_batches_seconds']:.2f} s in all."
         )
     lines += ["", "## Predict (the rerank_lib-trained model)", ""]
-    columns = ["variant", "pairs/s", "vs reference", "chunk pairs/s (min-max)", "load/export s", "NDCG@10"]
+    columns = ["variant", "pairs/s", "vs reference", "vs reference (CPU time)", "chunk pairs/s (min-max)"]
+    columns += ["load/export s", "NDCG@10"]
     columns += ["max abs diff vs torch fp32", "Spearman vs torch fp32"]
     lines.append("| " + " | ".join(columns) + " |")
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     predict = report["predict"]
     ref_predict = predict.get("reference", {}).get("pairs_per_second")
+    ref_predict_cpu = predict.get("reference", {}).get("pairs_per_cpu_second")
     for name, row in predict.items():
         ratio = f"{row['pairs_per_second'] / ref_predict:.2f}x" if ref_predict else "-"
+        cpu = f"{row['pairs_per_cpu_second'] / ref_predict_cpu:.2f}x" if ref_predict_cpu else "-"
         chunks = row["chunk_pairs_per_second"]
         diff = row.get("max_abs_diff_vs_torch_fp32")
         spearman = row.get("spearman_vs_torch_fp32")
         label = "reference (sentence-transformers)" if name == "reference" else f"rerank_lib {name}"
         lines.append(
-            f"| {label} | {row['pairs_per_second']:.1f} | {ratio} | {min(chunks):.1f}-{max(chunks):.1f} | "
+            f"| {label} | {row['pairs_per_second']:.1f} | {ratio} | {cpu} | {min(chunks):.1f}-{max(chunks):.1f} | "
             f"{row['load_seconds']:.1f} | {row['ndcg@10']:.4f} | "
             f"{'-' if diff is None else f'{diff:.1e}'} | {'-' if spearman is None else f'{spearman:.4f}'} |"
         )
-    lines += ["", "## Targets (issue 10)", "", "| target | measured | met |", "|---|---|---|"]
+    lines += ["", "## Targets (issue 10)", ""]
+    lines.append(
+        "Met: by the wall-clock ratio the issue defines. By CPU time: the same ratio from process CPU time. Neither "
+        "is reliable on a busy machine: runs that overlap other work slow down, and their threads' spin-waiting "
+        "counts as CPU time; check the load averages above, and rerun on an idle machine before trusting a ratio."
+    )
+    lines += ["", "| target | measured | met | met by CPU time |", "|---|---|---|---|"]
     for row in report["targets"]:
-        lines.append(f"| {row['target']} | {row['measured']} | {'yes' if row['met'] else 'no'} |")
+        by_cpu = row.get("met_by_cpu_time")
+        lines.append(
+            f"| {row['target']} | {row['measured']} | {'yes' if row['met'] else 'no'} | "
+            f"{'-' if by_cpu is None else 'yes' if by_cpu else 'no'} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import logging
 import os
@@ -131,13 +132,17 @@ def is_fresh(exported: Path, model_folder: Path) -> bool:
 
 
 def hub_export_folder(model_name_or_path: str, cache_dir: str | None) -> Path:
-    """Where exports of a Hub model live: a rerank_lib folder beside the Hugging Face cache, one per model id."""
+    """Where exports of a Hub model live: ``rerank_lib-exports/<id>`` in ``cache_dir`` or the Hugging Face home.
+
+    Kept out of the hub cache itself, whose layout huggingface_hub owns. One folder per model id (not revision): an
+    export older than a re-downloaded revision is not detected, so pass a local folder where weights change.
+    """
     if cache_dir is not None:
         root = Path(cache_dir)
     else:
-        from huggingface_hub.constants import HF_HUB_CACHE
+        from huggingface_hub.constants import HF_HOME
 
-        root = Path(HF_HUB_CACHE)
+        root = Path(HF_HOME)
     return root / "rerank_lib-exports" / model_name_or_path.replace("/", "--")
 
 
@@ -164,9 +169,14 @@ def replace_file(staging: Path, target: Path) -> None:
 
 @contextlib.contextmanager
 def export_lock(folder: Path) -> Iterator[None]:
-    """Two processes loading the same model at once export it once; the second waits and reuses the file."""
+    """Two processes loading the same model at once export it once; the second waits and reuses the file.
+
+    The lock file lives in the temp folder, keyed by the export folder's path, so model folders stay clean (a lock
+    file there would be pushed to the Hub with the model).
+    """
     from filelock import FileLock
 
     folder.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder / ".export.lock")):
+    key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:24]
+    with FileLock(str(Path(tempfile.gettempdir()) / f"rerank_lib-export-{key}.lock")):
         yield

@@ -16,6 +16,7 @@ from scipy.stats import spearmanr
 import rerank_lib
 from rerank_lib import CrossEncoder
 from rerank_lib.backends import MissingDependencyError, export_dynamic_quantized_onnx_model, onnx
+from rerank_lib.backends._common import hub_export_folder
 from rerank_lib.errors import ConfigError
 
 
@@ -34,7 +35,7 @@ def _forbid_export(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_first_load_exports_next_to_the_model_and_matches_torch(model_dir: Path, torch_scores: torch.Tensor) -> None:
     assert not (model_dir / "onnx").exists()
     model = CrossEncoder(model_dir, device="cpu", backend="onnx")
-    assert (model_dir / "onnx" / "model.onnx").is_file()
+    assert sorted(path.name for path in (model_dir / "onnx").iterdir()) == ["model.onnx"]  # no lock or temp files
     assert model.backend == "onnx"
     scores = model.predict(PAIRS, batch_size=5)  # uneven batches: the graph's batch and length axes are symbolic
     np.testing.assert_allclose(scores, torch_scores.numpy(), atol=1e-4, rtol=0)
@@ -165,3 +166,7 @@ def test_missing_optional_dependency_names_the_extra(backend: str, package: str,
     with pytest.raises(MissingDependencyError, match=expected):
         CrossEncoder(model_dir, device="cpu", backend=backend)
     assert not (model_dir / "onnx").exists()
+
+
+def test_hub_models_export_beside_the_hub_cache(tmp_path: Path) -> None:
+    assert hub_export_folder("org/reranker", str(tmp_path)) == tmp_path / "rerank_lib-exports" / "org--reranker"
