@@ -220,9 +220,12 @@ def test_flow_against_real_prefect_and_mlflow_servers(servers: Servers, tmp_path
     assert any(key.startswith("loss") for key in run.data.metrics)  # per-step metrics from the training subprocess
 
     # The champion downloads through the server's artifact proxy (no global tracking URI is set), loads and scores.
+    # MLflow resolves `models:/` URIs with the process-wide registry URI, whatever tracking_uri says, so the client
+    # bound to the server resolves the alias to its artifact location first.
     (tmp_path / "champion").mkdir()
+    download_uri = client.get_model_version_download_uri(MODEL, champion.version)
     local = mlflow.artifacts.download_artifacts(
-        artifact_uri=f"models:/{MODEL}@champion", tracking_uri=servers.mlflow_url, dst_path=str(tmp_path / "champion")
+        artifact_uri=download_uri, tracking_uri=servers.mlflow_url, dst_path=str(tmp_path / "champion")
     )
     model = mlflow.pyfunc.load_model(local)
     scores = model.predict(
