@@ -89,6 +89,7 @@ Example catalog for the five team datasets (proposed for params.yaml as ``prepar
 
 from __future__ import annotations
 
+import codecs
 import logging
 import re
 from collections.abc import Mapping
@@ -101,7 +102,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from rerank_lib.atomic import build_directory_atomic
 from rerank_lib.data.beir import read_beir_corpus, read_beir_judgments
-from rerank_lib.data.checks import label_values
+from rerank_lib.data.checks import label_values, row_problems
 from rerank_lib.data.convert import convert, positive_pairs
 from rerank_lib.data.formats import (
     LABEL,
@@ -118,7 +119,17 @@ from rerank_lib.data.formats import (
 from rerank_lib.data.hard_negatives import mine_hard_negatives
 from rerank_lib.data.hub import load_hub_dataset
 from rerank_lib.data.splits import check_fractions, split_frame
-from rerank_lib.data.tables import TableOptions, as_list, list_cells, read_table, select_columns
+from rerank_lib.data.tables import (
+    BAD_ROWS_LISTED,
+    BadRow,
+    SourceTable,
+    TableOptions,
+    as_list,
+    describe_bad_rows,
+    list_cells,
+    read_source,
+    select_columns,
+)
 from rerank_lib.data.validation import LOSS_INPUTS, validate_for_loss
 from rerank_lib.errors import ConfigError, DataValidationError
 from tasks.config_base import StageConfig
@@ -132,6 +143,9 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _ROLES = {"query", "document", "label", "positive", "negative", "documents", "labels", "query_id"}
 _MINED = {Format.PAIRS: "labeled-pair", Format.TRIPLETS: "triplet", Format.NTUPLES: "n-tuple"}
 _MINED[Format.LISTWISE] = "listwise"
+_TEXT_ROLES = ("query", "document", "positive", "negative")
+# What prepare does with malformed rows of a source file: stop and list them, or drop them and say so.
+OnBadRows = Literal["fail", "skip"]
 
 
 # ----- schema -----
@@ -165,6 +179,29 @@ class FileSource(StageConfig):
             if not _NAME.match(name):
                 raise ValueError(f"split name {name!r} must be a plain file name")
         return self
+
+    @field_validator("sep")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) != 1 or value in '"\r\n'):
+            raise ValueError(f"sep must be one character other than a quote or a line break; got {value!r}")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r}") from None
+        return value
+
+    @field_validator("names")
+    @classmethod
+    def _unique_names(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError(f"names must not repeat a column: {value}")
+        return value
 
     def options(self) -> TableOptions:
         return TableOptions(
@@ -359,20 +396,35 @@ class PreparedDataset:
 
 
 @dataclass
-class _Loaded:
+class LoadedSource:
+    """An entry's source as read: tables by split, input hashes, the mining corpus and facts for the manifest.
+
+    ``skipped_rows`` counts the malformed rows dropped under ``on_bad_rows="skip"`` (None when not skipping).
+    """
+
     tables: dict[str, pd.DataFrame]
     inputs: dict[str, str]
     corpus: dict[str, str] | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+    skipped_rows: int | None = None
 
 
-def build_dataset(name: str, entry: DatasetEntry, root: str | Path = ".", tokenizer: Any = None) -> PreparedDataset:
+def build_dataset(
+    name: str,
+    entry: DatasetEntry,
+    root: str | Path = ".",
+    tokenizer: Any = None,
+    *,
+    on_bad_rows: OnBadRows = "fail",
+    loaded: LoadedSource | None = None,
+) -> PreparedDataset:
     """Read, relabel, convert, mine, split and validate one catalog entry.
 
-    ``tokenizer`` overrides ``validation.tokenizer`` (tests pass one to avoid loading a model).
+    ``tokenizer`` overrides ``validation.tokenizer`` (tests pass one to avoid loading a model). ``loaded`` is the
+    entry's source from :func:`load_source`, when the caller read every source first to fail before any building.
     """
     root = Path(root)
-    loaded = _load(name, entry, root)
+    loaded = loaded if loaded is not None else load_source(name, entry, root, on_bad_rows)
     tables = {split: _relabel(name, entry, table) for split, table in loaded.tables.items()}
     mining_stats: dict[str, Any] = {}
     converted = {}
@@ -402,6 +454,8 @@ def build_dataset(name: str, entry: DatasetEntry, root: str | Path = ".", tokeni
         "validation": validation or None,
         "entry": entry.model_dump(mode="json", exclude_none=True),
     }
+    if loaded.skipped_rows is not None:
+        manifest["skipped_rows"] = loaded.skipped_rows
     return PreparedDataset(name, entry.format.value, outputs, manifest)
 
 
@@ -440,20 +494,15 @@ def _relative(path: Path | str, root: Path) -> str:
         return str(path)
 
 
-def _load(name: str, entry: DatasetEntry, root: Path) -> _Loaded:
+def load_source(name: str, entry: DatasetEntry, root: str | Path, on_bad_rows: OnBadRows = "fail") -> LoadedSource:
+    """Read an entry's source; malformed rows of a file source fail the entry (``"fail"``) or are dropped (``"skip"``).
+
+    Cheap next to building (no conversion, mining or tokenizer), so prepare reads every source before building any.
+    """
+    root = Path(root)
     source = entry.source
     if isinstance(source, FileSource):
-        paths = source.path if isinstance(source.path, dict) else {source.split: source.path}
-        tables, inputs, facts = {}, {}, {}
-        for split, pattern in paths.items():
-            expected = source.expected_rows
-            expected = expected.get(split) if isinstance(expected, dict) else expected
-            table = read_table(pattern, source.options(), root=root, dataset=name, expected_rows=expected)
-            for file in table.attrs["files"]:
-                inputs[_relative(file, root)] = file_md5(Path(file))
-            facts[split] = {"rows_read": len(table), "extra_field_lines": table.attrs["extra_field_lines"]}
-            tables[split] = _map_columns(name, entry, table, pattern)
-        return _Loaded(tables, inputs, facts=facts)
+        return _load_files(name, entry, source, root, on_bad_rows)
     if isinstance(source, BeirSource):
         folder = root / source.folder
         table = read_beir_judgments(folder, source.split, dataset=name)
@@ -464,7 +513,7 @@ def _load(name: str, entry: DatasetEntry, root: Path) -> _Loaded:
         }
         corpus = read_beir_corpus(folder) if entry.mining is not None else None
         facts = {source.split: {"judgments": len(table), **table.attrs}}
-        return _Loaded({source.split: _map_columns(name, entry, table, folder)}, inputs, corpus, facts)
+        return LoadedSource({source.split: _map_columns(name, entry, table, folder)}, inputs, corpus, facts)
     cache_dir = None if source.cache_dir is None else root / source.cache_dir
     table, facts = load_hub_dataset(
         source.id,
@@ -476,7 +525,67 @@ def _load(name: str, entry: DatasetEntry, root: Path) -> _Loaded:
         dataset=name,
     )
     inputs = {f"hub:{source.id}/{source.config or 'default'}/{source.split}": str(facts["fingerprint"])}
-    return _Loaded({source.split: _map_columns(name, entry, table, source.id)}, inputs, facts={source.split: facts})
+    return LoadedSource(
+        {source.split: _map_columns(name, entry, table, source.id)}, inputs, facts={source.split: facts}
+    )
+
+
+def _load_files(name: str, entry: DatasetEntry, source: FileSource, root: Path, on_bad_rows: OnBadRows) -> LoadedSource:
+    paths = source.path if isinstance(source.path, dict) else {source.split: source.path}
+    tables, inputs, facts, skipped = {}, {}, {}, 0
+    for split, pattern in paths.items():
+        expected = source.expected_rows
+        expected = expected.get(split) if isinstance(expected, dict) else expected
+        read = read_source(pattern, source.options(), root=root, dataset=name, expected_rows=expected)
+        for file in read.files:
+            inputs[_relative(file, root)] = file_md5(Path(file))
+        facts[split] = {"rows_read": read.rows_read, "extra_field_lines": read.extra_field_lines}
+        table = _map_columns(name, entry, read.frame, pattern)
+        bad = _bad_rows(entry, read, table)
+        if bad and on_bad_rows == "fail":
+            raise DataValidationError(
+                f"{describe_bad_rows(bad, name)}\nFix these rows, or set prepare.on_bad_rows: skip to drop them."
+            )
+        if on_bad_rows == "skip":
+            table = _drop_bad_rows(name, table, read, bad)
+            facts[split]["skipped_rows"] = len(bad)
+            facts[split]["skipped_lines"] = [f"{_relative(row.file, root)}:{row.line}" for row in bad[:BAD_ROWS_LISTED]]
+            skipped += len(bad)
+        tables[split] = table
+    return LoadedSource(tables, inputs, facts=facts, skipped_rows=skipped if on_bad_rows == "skip" else None)
+
+
+def _bad_rows(entry: DatasetEntry, read: SourceTable, table: pd.DataFrame) -> list[BadRow]:
+    """Rows the reader set aside plus rows with a missing or blank text or an unusable label, in file order.
+
+    ``table`` (mapped to roles) says which roles the entry uses; the check runs on the source columns, so reasons name
+    the columns of the user's file.
+    """
+    column = {role: entry.columns.get(role, role) for role in table.columns}
+    texts = [column[role] for role in table.columns if role in _TEXT_ROLES or role.startswith("negative_")]
+    label = column[LABEL] if LABEL in column else None
+    labels_map = entry.labels.map if entry.labels is not None else None
+    problems = row_problems(read.frame, texts, label, labels_map)
+    bad = [*read.bad_rows, *(BadRow(*read.origins[position], reason) for position, reason in problems.items())]
+    order = {file: index for index, file in enumerate(read.files)}
+    return sorted(bad, key=lambda row: (order.get(row.file, 0), row.line))
+
+
+def _drop_bad_rows(name: str, table: pd.DataFrame, read: SourceTable, bad: list[BadRow]) -> pd.DataFrame:
+    """The table without the malformed rows, logged with their lines; a table with none left is still an error."""
+    if not bad:
+        return table
+    if len(bad) == read.rows_read:
+        raise DataValidationError(
+            f"{describe_bad_rows(bad, name)}\nEvery row is malformed; check the entry's `columns`, `labels` and "
+            "reader options."
+        )
+    logger.warning("Skipping malformed rows (prepare.on_bad_rows: skip): %s", describe_bad_rows(bad, name))
+    dropped = {(row.file, row.line) for row in bad}
+    keep = [origin not in dropped for origin in read.origins]
+    kept = table[keep].reset_index(drop=True)
+    kept.attrs = dict(table.attrs)
+    return kept
 
 
 def _map_columns(name: str, entry: DatasetEntry, table: pd.DataFrame, source: Any) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from rerank_lib.errors import ConfigError
 from rerank_lib.hub import validate_repo_id
-from tasks.catalog import Catalog, DatasetEntry
+from tasks.catalog import Catalog, DatasetEntry, OnBadRows
 from tasks.config_base import StageConfig
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
@@ -27,6 +27,9 @@ class PrepareConfig(StageConfig):
 
     datasets: dict[str, DatasetEntry]
     skip: list[str] = Field(default_factory=list)  # catalog entries not to build (e.g. in the quick profile)
+    # Malformed rows of a source file (wrong field count, missing text, a label that is not a number): "fail" lists
+    # them and stops before any building; "skip" drops them, logs their lines and counts them in manifest.json.
+    on_bad_rows: OnBadRows = "fail"
 
     @field_validator("datasets")
     @classmethod

@@ -1,7 +1,9 @@
 """Stage `prepare`: build every dataset of the catalog into ``data/prepared/<name>/`` (parquet + manifest.json).
 
 All sources are checked before anything is built, so a missing file fails the stage at once with the hint to
-run `dvc pull`, and nothing already prepared is touched (each dataset folder is replaced atomically).
+run `dvc pull`, and nothing already prepared is touched (each dataset folder is replaced atomically). Every file
+source is then read before any dataset is built, so malformed rows (``prepare.on_bad_rows: fail``) stop the stage
+before mining, tokenizing or writing anything.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from typing import Any
 import pandas as pd
 
 from rerank_lib.errors import DataValidationError
-from tasks.catalog import DatasetEntry, build_dataset, read_prepared, write_prepared
+from tasks.catalog import (
+    DatasetEntry,
+    FileSource,
+    LoadedSource,
+    build_dataset,
+    load_source,
+    read_prepared,
+    write_prepared,
+)
 from tasks.config import PrepareConfig
 
 logger = logging.getLogger(__name__)
@@ -68,16 +78,27 @@ def check_sources(cfg: PrepareConfig, root: Path) -> None:
                 )
 
 
+def read_file_sources(cfg: PrepareConfig, root: Path) -> dict[str, LoadedSource]:
+    """Read every file source to build, applying ``on_bad_rows``: malformed rows fail here, before any building."""
+    return {
+        name: load_source(name, entry, root, cfg.on_bad_rows)
+        for name, entry in cfg.datasets.items()
+        if name not in cfg.skip and isinstance(entry.source, FileSource)
+    }
+
+
 def run_prepare(cfg: PrepareConfig, root: Path, out: Path) -> PrepareResult:
     """Build every catalog entry that is not skipped; returns each dataset's manifest."""
     root, out = Path(root), Path(out)
     check_sources(cfg, root)
+    loaded = read_file_sources(cfg, root)
     manifests = {}
     for name, entry in cfg.datasets.items():
         if name in cfg.skip:
             logger.info("Skipping dataset %s (prepare.skip)", name)
             continue
-        manifests[name] = write_prepared(build_dataset(name, entry, root), out / name)
+        prepared = build_dataset(name, entry, root, on_bad_rows=cfg.on_bad_rows, loaded=loaded.pop(name, None))
+        manifests[name] = write_prepared(prepared, out / name)
     return PrepareResult(out, manifests)
 
 

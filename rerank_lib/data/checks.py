@@ -7,7 +7,7 @@ broken table is reported where it is broken rather than as a shape error deep in
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -60,18 +60,68 @@ def text_values(frame: pd.DataFrame, column: str, dataset: str | None = None) ->
 
 def number(value: Any, column: str, row: int, dataset: str | None, item: int | None = None) -> float:
     """One finite number; strings such as ``"0.5"`` are accepted (delimited files are read as text)."""
-    at = f"column {column!r}, row {row}" + (f", item {item}" if item is not None else "")
+    problem = number_problem(value)
+    if problem is not None:
+        at = f"column {column!r}, row {row}" + (f", item {item}" if item is not None else "")
+        raise DataValidationError(f"{prefix(dataset)}: {at}: {problem}.")
+    return float(value)
+
+
+def number_problem(value: Any) -> str | None:
+    """Why ``value`` is not a finite number (missing, not numeric, NaN or infinite), or None when it is one."""
     if is_missing(value) or (isinstance(value, str) and not value.strip()):
-        raise DataValidationError(f"{prefix(dataset)}: {at}: missing label.")
+        return "missing label"
     if isinstance(value, bool):
-        return float(value)
+        return None
     try:
         result = float(value)
-    except (TypeError, ValueError):
-        raise DataValidationError(f"{prefix(dataset)}: {at}: label {value!r:.60} is not a number.") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer too large for a float
+        return f"label {value!r:.60} is not a number"
     if not math.isfinite(result):
-        raise DataValidationError(f"{prefix(dataset)}: {at}: label {value!r} is not a finite number.")
-    return result
+        return f"label {value!r:.60} is not a finite number"
+    return None
+
+
+def text_problem(value: Any) -> str | None:
+    """Why a cell is not a usable text (missing, blank, not a string), or None; list cells are left to the formats."""
+    if as_list(value) is not None:
+        return None
+    if is_missing(value):
+        return "missing text"
+    if not isinstance(value, str):
+        return f"expected a text, got {type(value).__name__}"
+    return None if value.strip() else "empty text"
+
+
+def label_problem(value: Any, mapping: Mapping[str, float] | None = None) -> str | None:
+    """Why a cell is not a usable label: not a finite number, or not a key of ``mapping`` (``labels.map``) if given."""
+    if as_list(value) is not None:
+        return None
+    if mapping is None:
+        return number_problem(value)
+    return None if str(value) in mapping else f"label {value!r:.60} is not in labels.map"
+
+
+def row_problems(
+    frame: pd.DataFrame,
+    text_columns: Sequence[str] = (),
+    label_column: str | None = None,
+    label_map: Mapping[str, float] | None = None,
+) -> dict[int, str]:
+    """``{row position: reason}`` for rows with an unusable text or label cell (the first such cell names the reason).
+
+    Unlike the checks above, this does not stop at the first bad row: a source file's malformed rows are counted and
+    reported together, or dropped, before any conversion.
+    """
+    checks = [(column, text_problem) for column in text_columns if column in frame.columns]
+    if label_column is not None and label_column in frame.columns:
+        checks.append((label_column, lambda value: label_problem(value, label_map)))
+    problems: dict[int, str] = {}
+    for column, check in checks:
+        for row, value in enumerate(frame[column].tolist()):
+            if row not in problems and (problem := check(value)) is not None:
+                problems[row] = f"column {column!r}: {problem}"
+    return dict(sorted(problems.items()))
 
 
 def label_values(frame: pd.DataFrame, column: str, dataset: str | None = None) -> list[float]:

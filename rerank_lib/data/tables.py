@@ -4,6 +4,10 @@ Public releases break naive readers in small ways (stray quotes, extra trailing 
 quoting off), so each quirk is an explicit option and every error names the dataset, the file and the line.
 Delimited files are read as text (no type guessing, empty cells stay empty strings); numbers are parsed later by
 the code that knows which column is a label.
+
+Every row keeps the file and line it came from, and malformed rows (a wrong field count, a line that is not a JSON
+object) are collected rather than fatal at the first one, so a caller can report all of them, or drop them
+(:func:`read_source`); :func:`read_table` keeps the strict behaviour and fails listing them.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import csv
 import glob
 import json
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +36,8 @@ _SUFFIXES: dict[str, FileFormat] = {
     ".parquet": "parquet",
 }
 _QUOTING = {"minimal": csv.QUOTE_MINIMAL, "none": csv.QUOTE_NONE}
+BAD_ROWS_LISTED = 10  # how many malformed rows an error message or a log line spells out
+FIELD_COUNT = re.compile(r"\d+ fields, expected \d+")  # the reason given for a line with a wrong field count
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,53 @@ def infer_format(path: Path, options: TableOptions, dataset: str | None = None) 
     return fmt
 
 
+@dataclass(frozen=True)
+class BadRow:
+    """A malformed row of a source file: the file, its 1-based line (row, for parquet) and what is wrong with it."""
+
+    file: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}, line {self.line}: {self.reason}"
+
+
+@dataclass
+class SourceTable:
+    """A path or glob as read: the well-formed rows, the ``(file, line)`` each came from, and the malformed rows.
+
+    ``origins`` lets later checks (missing text, a label that is not a number) name the line of a row too.
+    """
+
+    frame: pd.DataFrame
+    origins: list[tuple[str, int]]
+    bad_rows: list[BadRow] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    extra_field_lines: int = 0
+
+    @property
+    def rows_read(self) -> int:
+        """Every data row in the files, well-formed or not (what ``expected_rows`` counts)."""
+        return len(self.frame) + len(self.bad_rows)
+
+
+def describe_bad_rows(bad_rows: Sequence[BadRow], dataset: str | None = None, limit: int = BAD_ROWS_LISTED) -> str:
+    """``dataset 'x' (file): 3 malformed rows`` and the first ``limit`` of them, each with its line and reason."""
+    files = list(dict.fromkeys(row.file for row in bad_rows))
+    one_file = files[0] if len(files) == 1 else None
+    if len(bad_rows) == 1:
+        (row,) = bad_rows
+        lines = [f"{where(dataset, row.file)}, line {row.line}: {row.reason}"]
+    else:
+        count = f"{len(bad_rows)} malformed rows" + ("" if one_file else f" in {len(files)} files")
+        lines = [f"{where(dataset, one_file)}: {count}" + (f"; the first {limit}:" if len(bad_rows) > limit else ":")]
+        lines += [f"  line {row.line}: {row.reason}" if one_file else f"  {row}" for row in bad_rows[:limit]]
+    if any(FIELD_COUNT.fullmatch(row.reason) for row in bad_rows):
+        lines.append("Set extra_fields: drop if trailing fields are expected, or check the quoting option.")
+    return "\n".join(lines)
+
+
 def read_table(
     pattern: str | os.PathLike,
     options: TableOptions | None = None,
@@ -96,103 +150,160 @@ def read_table(
     dataset: str | None = None,
     expected_rows: int | None = None,
 ) -> pd.DataFrame:
-    """Read every file a path or glob names and concatenate them in name order.
+    """Read every file a path or glob names and concatenate them in name order; any malformed row is an error.
 
     ``frame.attrs`` records ``files`` (paths read) and ``extra_field_lines`` (lines cut by ``extra_fields="drop"``).
     ``expected_rows`` guards against a change of quoting silently merging or splitting rows.
     """
+    source = read_source(pattern, options, root=root, dataset=dataset, expected_rows=expected_rows)
+    if source.bad_rows:
+        raise DataValidationError(describe_bad_rows(source.bad_rows, dataset))
+    return source.frame
+
+
+def read_source(
+    pattern: str | os.PathLike,
+    options: TableOptions | None = None,
+    *,
+    root: Path | None = None,
+    dataset: str | None = None,
+    expected_rows: int | None = None,
+) -> SourceTable:
+    """Like :func:`read_table`, but malformed rows are set aside in ``bad_rows`` for the caller to report or drop."""
     options = options or TableOptions()
     files = resolve_files(pattern, root, dataset)
-    frames, extra_lines = [], 0
-    for path in files:
-        frame, extra = _read_one(path, options, dataset)
-        frames.append(frame)
-        extra_lines += extra
-    columns = [list(frame.columns) for frame in frames]
+    parts = [_read_one(path, options, dataset) for path in files]
+    columns = [list(part.frame.columns) for part in parts]
     if any(names != columns[0] for names in columns[1:]):
         raise DataValidationError(f"{where(dataset, pattern)}: the matched files have different columns: {columns}.")
-    table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    if expected_rows is not None and len(table) != expected_rows:
+    frame = pd.concat([part.frame for part in parts], ignore_index=True) if len(parts) > 1 else parts[0].frame
+    source = SourceTable(
+        frame,
+        [origin for part in parts for origin in part.origins],
+        [row for part in parts for row in part.bad_rows],
+        [str(path) for path in files],
+        sum(part.extra_field_lines for part in parts),
+    )
+    if expected_rows is not None and source.rows_read != expected_rows:
         raise DataValidationError(
-            f"{where(dataset, pattern)}: read {len(table)} rows, expected {expected_rows}; check the quoting and "
-            "extra_fields options (a wrong quoting setting merges or splits rows)."
+            f"{where(dataset, pattern)}: read {source.rows_read} rows, expected {expected_rows}; check the quoting "
+            "and extra_fields options (a wrong quoting setting merges or splits rows)."
         )
-    table.attrs = {"files": [str(path) for path in files], "extra_field_lines": extra_lines}
-    return table
+    frame.attrs = {"files": source.files, "extra_field_lines": source.extra_field_lines}
+    return source
 
 
-def _read_one(path: Path, options: TableOptions, dataset: str | None) -> tuple[pd.DataFrame, int]:
+def _read_one(path: Path, options: TableOptions, dataset: str | None) -> SourceTable:
     fmt = infer_format(path, options, dataset)
     if fmt == "parquet":
-        return pd.read_parquet(path), 0
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError) as error:  # pyarrow's errors for a truncated or foreign file derive from these
+            raise DataValidationError(f"{where(dataset, path)}: cannot read the parquet file ({error}).") from error
+        return SourceTable(frame, [(str(path), row) for row in range(1, len(frame) + 1)])
     if fmt == "jsonl":
-        return _read_jsonl(path, options, dataset), 0
+        return _read_jsonl(path, options, dataset)
     return _read_delimited(path, fmt, options, dataset)
 
 
-def _read_delimited(
-    path: Path, fmt: FileFormat, options: TableOptions, dataset: str | None
-) -> tuple[pd.DataFrame, int]:
+def _records(path: Path, sep: str, options: TableOptions, dataset: str | None) -> Iterator[tuple[int, list[str]]]:
+    """``(first line, fields)`` of every non-blank record; a quoted field may span lines, so lines are tracked here."""
+    line = 0
+    try:
+        with open(path, encoding=options.encoding, newline="") as handle:
+            reader = csv.reader(handle, delimiter=sep, quoting=_QUOTING[options.quoting])
+            for fields in reader:
+                start, line = line + 1, reader.line_num
+                if fields:  # blank lines are skipped, as pandas does
+                    yield start, fields
+    except csv.Error as error:
+        raise DataValidationError(f"{where(dataset, path)}, line {line + 1}: cannot parse ({error}).") from error
+    except TypeError as error:  # csv rejects a separator that is not one character
+        raise DataValidationError(f"{where(dataset, path)}: invalid separator {sep!r} ({error}).") from error
+    except (UnicodeDecodeError, LookupError) as error:
+        raise DataValidationError(f"{where(dataset, path)}: cannot decode the file ({error}).") from error
+
+
+def _header(
+    records: Iterator[tuple[int, list[str]]], options: TableOptions, path: Path, dataset: str | None
+) -> list[str]:
+    """Column names: ``names`` when given (a header line is then skipped), else the first record (BOM removed)."""
+    if options.names and len(set(options.names)) != len(options.names):
+        raise DataValidationError(f"{where(dataset, path)}: `names` repeats a column name: {list(options.names)}.")
+    if not options.header:
+        return list(options.names or ())
+    first = next(records, None)
+    if first is None:
+        raise DataValidationError(f"{where(dataset, path)}: the file is empty; expected a header line.")
+    if options.names:
+        return list(options.names)
+    _, names = first
+    return _unique_names([names[0].removeprefix("\ufeff"), *names[1:]])
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    """Repeated header names get ``.1``, ``.2`` suffixes, as pandas names them."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        count = seen.get(name, 0)
+        out.append(name if count == 0 else f"{name}.{count}")
+        seen[name] = count + 1
+    return out
+
+
+def _read_delimited(path: Path, fmt: FileFormat, options: TableOptions, dataset: str | None) -> SourceTable:
+    """Read with :mod:`csv` (pandas' own dialect) rather than ``pd.read_csv``, which cannot say which line a row was."""
     if not options.header and not options.names:
         raise DataValidationError(f"{where(dataset, path)}: a file without a header needs `names`.")
     sep = options.sep or ("\t" if fmt == "tsv" else ",")
-    kwargs: dict[str, Any] = {
-        "sep": sep,
-        "quoting": _QUOTING[options.quoting],
-        "dtype": str,
-        "keep_default_na": False,
-        "encoding": options.encoding,
-        "header": 0 if options.header else None,
-    }
-    if options.names:
-        kwargs["names"] = list(options.names)
-    cut = [0]
-    if options.extra_fields == "drop":
-        width = len(options.names) if options.names else len(_first_line_fields(path, sep, options))
-
-        def keep_first(fields: list[str]) -> list[str] | None:
-            cut[0] += 1
-            return fields[:width]
-
-        kwargs.update(engine="python", on_bad_lines=keep_first)
-    try:
-        frame = pd.read_csv(path, **kwargs)
-    except pd.errors.ParserError as error:
-        raise DataValidationError(
-            f"{where(dataset, path)}: {str(error).strip()}. Set extra_fields: drop if trailing fields are "
-            "expected, or check the quoting option."
-        ) from error
-    except (UnicodeDecodeError, pd.errors.EmptyDataError) as error:
-        raise DataValidationError(f"{where(dataset, path)}: cannot read the file ({error}).") from error
-    return frame, cut[0]
+    records = _records(path, sep, options, dataset)
+    names = _header(records, options, path, dataset)
+    rows, origins, bad, cut = [], [], [], 0
+    for line, fields in records:
+        if len(fields) > len(names) and options.extra_fields == "drop":
+            fields, cut = fields[: len(names)], cut + 1
+        if len(fields) != len(names):
+            bad.append(BadRow(str(path), line, f"{len(fields)} fields, expected {len(names)}"))
+            continue
+        rows.append(fields)
+        origins.append((str(path), line))
+    frame = pd.DataFrame(rows, columns=names, dtype=str) if rows else pd.DataFrame(columns=names, dtype=str)
+    return SourceTable(frame, origins, bad, extra_field_lines=cut)
 
 
-def _first_line_fields(path: Path, sep: str, options: TableOptions) -> list[str]:
-    with open(path, encoding=options.encoding) as handle:
-        return handle.readline().rstrip("\r\n").split(sep)
-
-
-def _read_jsonl(path: Path, options: TableOptions, dataset: str | None) -> pd.DataFrame:
-    records = []
+def _read_jsonl(path: Path, options: TableOptions, dataset: str | None) -> SourceTable:
+    records, origins, bad = [], [], []
     opener: Any = open
     if path.suffix == ".gz":
         import gzip
 
         opener = gzip.open
-    with opener(path, "rt", encoding=options.encoding) as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataValidationError(
-                    f"{where(dataset, path)}, line {line_number}: invalid JSON ({error.msg})."
-                ) from error
-            if not isinstance(record, dict):
-                raise DataValidationError(f"{where(dataset, path)}, line {line_number}: expected a JSON object.")
-            records.append(record)
-    return pd.DataFrame.from_records(records)
+    try:
+        with opener(path, "rt", encoding=options.encoding) as handle:
+            for line_number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                problem, record = _json_object(line)
+                if problem:
+                    bad.append(BadRow(str(path), line_number, problem))
+                    continue
+                records.append(record)
+                origins.append((str(path), line_number))
+    except (UnicodeDecodeError, LookupError, OSError, EOFError) as error:  # also a truncated .gz
+        raise DataValidationError(f"{where(dataset, path)}: cannot read the file ({error}).") from error
+    return SourceTable(pd.DataFrame.from_records(records), origins, bad)
+
+
+def _json_object(line: str) -> tuple[str | None, dict[str, Any]]:
+    """``(problem, record)``: a line that is not a JSON object is a malformed row, not a reason to stop reading."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        return f"invalid JSON ({error.msg})", {}
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {type(record).__name__}", {}
+    return None, record
 
 
 def select_columns(

@@ -171,7 +171,7 @@ def test_build_errors_name_dataset_file_column_and_row(tmp_path: Path) -> None:
         catalog.build_dataset("toy", entry(source={"kind": "file", "path": "absent.tsv"}, format="pairs"), tmp_path)
     (tmp_path / "x.tsv").write_text("q\td\ty\nq1\td1\t1\nq2\td2\t\n")
     mapped = {"query": "q", "document": "d", "label": "y"}
-    with pytest.raises(DataValidationError, match=r"dataset 'toy': column 'label', row 1: missing label"):
+    with pytest.raises(DataValidationError, match=r"dataset 'toy' \(.*x.tsv\), line 3: column 'y': missing label"):
         catalog.build_dataset(
             "toy", entry(source={"kind": "file", "path": "x.tsv"}, columns=mapped, format="pairs"), tmp_path
         )
@@ -256,3 +256,18 @@ def test_listwise_lists_without_both_labels_can_be_dropped(tmp_path: Path) -> No
     table = catalog.build_dataset("lists", entry, tmp_path).splits["train"]
     assert table["query"].tolist() == ["q1"]
     assert [list(x) for x in table["labels"]] == [[1.0, 0.0]]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("sep", "||", "sep must be one character"),
+        ("sep", '"', "sep must be one character"),
+        ("encoding", "klingon-8", "unknown text encoding"),
+        ("names", ["a", "b", "a"], "names must not repeat a column"),
+    ],
+)
+def test_reader_options_that_the_reader_cannot_use_are_config_errors(option: str, value: object, expected: str) -> None:
+    source = {"kind": "file", "path": "x.tsv", option: value}
+    with pytest.raises(ConfigError, match=rf"'datasets.toy.source.file.{option}'.*{expected}"):
+        catalog.parse_catalog({"toy": {"source": source, "format": "pairs"}})
