@@ -291,15 +291,20 @@ def parse_set_overrides(assignments: list[str]) -> dict[str, Any]:
             raise ConfigError(f"--set expects section.key=value, got {assignment!r}.")
         node = overrides
         *parents, leaf = key.split(".")
-        for part in parents:
+        for depth, part in enumerate(parents, start=1):
             node = node.setdefault(part, {})
-        node[leaf] = _parse_scalar(value)
+            if not isinstance(node, dict):  # e.g. `a.b=1` then `a.b.c=2`
+                raise ConfigError(f"--set {assignment!r}: {'.'.join(parents[:depth])} is already set to a value.")
+        node[leaf] = _parse_scalar(value, assignment)
     return overrides
 
 
-def _parse_scalar(text: str) -> Any:
+def _parse_scalar(text: str, assignment: str) -> Any:
     """YAML scalars, plus the ``1e-4`` float spelling that YAML 1.1 reads as a string."""
-    value = yaml.safe_load(text)
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"--set {assignment!r}: the value is not valid YAML ({error}).") from error
     if isinstance(value, str):
         try:
             return float(value)
