@@ -20,6 +20,11 @@ pytestmark = pytest.mark.slow
 
 
 CANARY = "hf_CanaryTokenThatMustNeverBeWritten0123"
+# MLflow reads these from the environment for an authenticated tracking server; they too must appear nowhere.
+MLFLOW_CANARIES = {
+    "MLFLOW_TRACKING_PASSWORD": "MlflowPasswordCanaryThatMustNeverBeWritten",
+    "MLFLOW_TRACKING_TOKEN": "MlflowTokenCanaryThatMustNeverBeWritten",
+}
 
 
 def test_quick_flow_trains_evaluates_documents_registers_and_pushes(
@@ -28,6 +33,8 @@ def test_quick_flow_trains_evaluates_documents_registers_and_pushes(
     quick_params(tmp_path)
     link_raw_data(tmp_path)
     monkeypatch.setenv("HF_TOKEN", CANARY)
+    for name, value in MLFLOW_CANARIES.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
 
     with LocalHub(token=CANARY) as hub:
@@ -81,12 +88,13 @@ def test_quick_flow_trains_evaluates_documents_registers_and_pushes(
     assert 'CrossEncoder("team/wikiqa-reranker")' in pushed_files["README.md"].decode()  # usage names the repo
     assert outputs["mlflow_run_id"] in hub.commits[0].summary
 
-    # The token reached the Hub and nothing else: no file written, no log line, no MLflow param or tag.
+    # The Hub token reached the Hub and nothing else; no secret is in a file written, a log line, an MLflow param
+    # or tag, or the pushed files.
     assert all(r.headers.get("authorization") == f"Bearer {CANARY}" for r in hub.requests)
     captured = capfd.readouterr()
-    assert CANARY not in captured.out + captured.err + caplog.text
-    leaked = [
-        p for p in tmp_path.rglob("*") if p.is_file() and not p.is_symlink() and CANARY.encode() in p.read_bytes()
-    ]
-    assert leaked == []
-    assert CANARY not in json.dumps({**run.data.params, **run.data.tags})
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and not p.is_symlink()]
+    for secret in (CANARY, *MLFLOW_CANARIES.values()):
+        assert secret not in captured.out + captured.err + caplog.text
+        assert [p for p in files if secret.encode() in p.read_bytes()] == []
+        assert secret not in json.dumps({**run.data.params, **run.data.tags})
+        assert not any(secret.encode() in content for content in pushed_files.values())
