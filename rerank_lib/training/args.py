@@ -25,7 +25,8 @@ class CrossEncoderTrainingArguments(TrainingArguments):
 
     Args:
         batch_sampler: ``"batch_sampler"`` (shuffled rows), ``"no_duplicates"`` (no text twice in a batch, for
-            in-batch negatives) or ``"group_by_label"`` (each label an even number of times per batch). A custom
+            in-batch negatives), ``"group_by_label"`` (each label an even number of times per batch) or
+            ``"length_grouped"`` (rows of similar token length together, shuffled per epoch: less padding). A custom
             class or module-level function is accepted too: it is called as
             ``factory(dataset, batch_size=, drop_last=, valid_label_columns=, generator=, seed=)`` and must return a
             batch sampler; give it ``set_epoch(epoch)`` so each epoch (and a resumed run) is reshuffled the same way.
@@ -43,7 +44,9 @@ class CrossEncoderTrainingArguments(TrainingArguments):
     )
     batch_sampler: BatchSamplers | str = field(
         default=BatchSamplers.BATCH_SAMPLER,
-        metadata={"help": "batch_sampler, no_duplicates or group_by_label (or a custom class in Python)."},
+        metadata={
+            "help": "batch_sampler, no_duplicates, group_by_label or length_grouped (or a custom class in Python)."
+        },
     )
     multi_dataset_batch_sampler: MultiDatasetBatchSamplers | str = field(
         default=MultiDatasetBatchSamplers.PROPORTIONAL,

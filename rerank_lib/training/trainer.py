@@ -324,7 +324,10 @@ class CrossEncoderTrainer(Trainer):
 
     def _batch_sampler_for(self, dataset: Any, seed: int, batch_size: int, drop_last: bool) -> Any:
         valid_labels = getattr(self.data_collator, "valid_label_columns", LABEL_COLUMNS)
-        return build_batch_sampler(self.args.batch_sampler, dataset, batch_size, drop_last, valid_labels, seed)
+        tokenizer = getattr(self.model, "tokenizer", None)
+        return build_batch_sampler(
+            self.args.batch_sampler, dataset, batch_size, drop_last, valid_labels, seed, tokenizer=tokenizer
+        )
 
     def _loader(self, dataset: Any, batch_sampler: Any = None, batch_size: int | None = None) -> DataLoader:
         """A DataLoader with the Trainer's worker settings, prepared by accelerate (sharded across processes)."""

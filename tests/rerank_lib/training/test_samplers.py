@@ -15,6 +15,7 @@ from rerank_lib.training import (
     CrossEncoderTrainingArguments,
     DefaultBatchSampler,
     GroupByLabelBatchSampler,
+    LengthGroupedBatchSampler,
     MultiDatasetBatchSampler,
     NoDuplicatesBatchSampler,
 )
@@ -161,3 +162,65 @@ def test_collator_listwise_labels_must_all_be_lists() -> None:
     batch = CrossEncoderDataCollator()([rows[0], {"q": "b", "docs": ["z"], "labels": [2]}])
     assert [label.tolist() for label in batch["label"]] == [[1.0, 0.0], [2.0]]
     assert torch.is_tensor(CrossEncoderDataCollator()([{"q": "a", "d": "b", "score": 0.5}])["label"])
+
+
+@pytest.fixture
+def tiny_tokenizer(tiny_model):
+    return tiny_model.tokenizer
+
+
+def lengths_dataset() -> Dataset:
+    # Row i has a passage of i words, so its token length grows with i.
+    return Dataset.from_dict(
+        {"query": ["q"] * 64, "passage": [" ".join(["word"] * i) for i in range(64)], "label": [0] * 64}
+    )
+
+
+def test_length_grouped_batches_hold_similar_lengths_and_are_reseeded_per_epoch(tiny_tokenizer) -> None:
+    dataset = lengths_dataset()
+    sampler = LengthGroupedBatchSampler(dataset, batch_size=4, seed=1, megabatch_batches=16, tokenizer=tiny_tokenizer)
+    first, second = epoch_batches(sampler, 0), epoch_batches(sampler, 1)
+    assert sorted(i for batch in first for i in batch) == list(range(64)) and len(sampler) == 16
+    # One mega-batch spans the whole set here, so each batch holds four consecutive lengths...
+    assert all(max(batch) - min(batch) == 3 for batch in first)
+    # ...while the order of batches is shuffled (not longest first) and changes with the epoch, fixed by the seed.
+    assert [max(batch) for batch in first] != sorted((max(batch) for batch in first), reverse=True)
+    assert first != second
+    again = LengthGroupedBatchSampler(dataset, batch_size=4, seed=1, megabatch_batches=16, tokenizer=tiny_tokenizer)
+    assert epoch_batches(again, 1) == second
+    # megabatch_batches=1 leaves random batches: lengths are mixed.
+    plain = epoch_batches(LengthGroupedBatchSampler(dataset, batch_size=4, seed=1, megabatch_batches=1), 0)
+    assert max(max(batch) - min(batch) for batch in plain) > 3
+    with pytest.raises(ConfigError, match="megabatch_batches"):
+        LengthGroupedBatchSampler(dataset, batch_size=4, megabatch_batches=0)
+
+
+def test_length_grouped_reduces_padding_on_listwise_rows_and_builds_by_name(tiny_tokenizer) -> None:
+    docs = [[" ".join(["w"] * (i % 7 + 1) * 5)] * (1 + i % 3) for i in range(48)]
+    dataset = Dataset.from_dict(
+        {"query": [f"q{i}" for i in range(48)], "docs": docs, "labels": [[1.0] * len(d) for d in docs]}
+    )
+    sampler = build_batch_sampler("length_grouped", dataset, 4, False, ["labels"], seed=0, tokenizer=tiny_tokenizer)
+    assert isinstance(sampler, LengthGroupedBatchSampler)
+    random = build_batch_sampler("batch_sampler", dataset, 4, False, ["labels"], seed=0)
+    tokens = [sum(len(d.split()) for d in row) for row in docs]
+
+    def spread(batches: list[list[int]]) -> float:
+        return sum(max(tokens[i] for i in b) - min(tokens[i] for i in b) for b in batches) / len(batches)
+
+    assert spread(epoch_batches(sampler, 0)) < spread(epoch_batches(random, 0)) / 2
+
+
+def test_trainer_builds_length_grouped_batches_with_the_model_tokenizer(tiny_model, tmp_path) -> None:
+    from rerank_lib.training import CrossEncoderTrainer
+    from tests.rerank_lib.training.training_testkit import make_args
+
+    args = make_args(tmp_path, batch_sampler="length_grouped", max_steps=-1, num_train_epochs=1)
+    trainer = CrossEncoderTrainer(tiny_model, args=args, train_dataset=lengths_dataset())
+    sampler = trainer.get_train_dataloader().batch_sampler
+    inner = getattr(sampler, "batch_sampler", sampler)  # accelerate may wrap it
+    assert isinstance(inner, LengthGroupedBatchSampler)
+    # Lengths were counted in the model's tokens ("word" is four word pieces in the tiny vocabulary).
+    assert inner._lengths[5] == 1 + 5 * len(tiny_model.tokenizer.tokenize("word"))
+    trainer.train()
+    assert trainer.state.global_step == 16
