@@ -355,7 +355,12 @@ class CrossEncoder(nn.Module):
 
     # ----- saving -----
     def save_pretrained(self, path: str | os.PathLike, safe_serialization: bool = True) -> None:
-        """Save weights (safetensors), tokenizer and config; the folder is replaced atomically."""
+        """Save weights (safetensors), tokenizer and config; the folder is replaced atomically.
+
+        ``max_length`` is stored as the tokenizer's ``model_max_length`` (as the reference toolkit does), so a model
+        trained on short pairs is also scored on short pairs after loading, not at the base model's 512 tokens.
+        """
+        self.tokenizer.model_max_length = self.max_length
         setattr(
             self.model.config,
             ST_CONFIG_KEY,

@@ -33,8 +33,13 @@ def test_multilabel_defaults_to_identity(tiny_multilabel_model: CrossEncoder) ->
     assert isinstance(tiny_multilabel_model.activation_fn, torch.nn.Identity)
 
 
-def test_max_length_is_settable_and_bounded(tiny_bert_dir: Path) -> None:
-    assert CrossEncoder(tiny_bert_dir, max_length=16).max_length == 16
+def test_max_length_is_settable_and_bounded(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    model = CrossEncoder(tiny_bert_dir, max_length=16)
+    assert model.max_length == 16
+    model.max_length = 24  # set after loading, as a training recipe does
+    model.save_pretrained(tmp_path / "saved")
+    assert CrossEncoder(tmp_path / "saved").max_length == 24  # kept across save and load
+    assert CrossEncoder(tmp_path / "saved", max_length=100).max_length == 100  # still settable upwards at load
     with pytest.raises(ValueError, match="position embeddings"):
         CrossEncoder(tiny_bert_dir, max_length=1000)
 
