@@ -32,6 +32,13 @@ def test_dvc_repro_runs_every_stage_then_is_up_to_date(tmp_path: Path) -> None:
         assert f"Running stage '{stage}'" in first
     metrics = json.loads((root / "artifacts" / "eval" / "metrics.json").read_text())
     assert 0.0 <= metrics["metrics"]["wikiqa_test_ndcg@10"] <= 1.0
+    # Both baselines sit beside our numbers under the same keys: BM25 over the candidates, and the bi-encoder
+    # (the first stage, so its numbers equal the reranking evaluator's base_* metrics).
+    baselines = metrics["baselines"]
+    for metric in ("map", "mrr@10", "ndcg@10"):
+        assert 0.0 < baselines["bm25"][f"wikiqa_test_{metric}"] <= 1.0
+        assert baselines["bi_encoder"][f"wikiqa_test_{metric}"] == metrics["metrics"][f"wikiqa_test_base_{metric}"]
+    assert baselines["bm25"]["wikiqa_test_ndcg@10"] != baselines["bi_encoder"]["wikiqa_test_ndcg@10"]
     assert (root / "artifacts" / "model" / "README.md").is_file()
     assert json.loads((root / "artifacts" / "registry.json").read_text())["model_version"] == "1"
 

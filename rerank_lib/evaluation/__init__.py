@@ -7,7 +7,9 @@ graded gains) are documented in :mod:`rerank_lib.evaluation.metrics`.
 
 from rerank_lib.evaluation.base import CrossEncoderEvaluator
 from rerank_lib.evaluation.beir import CrossEncoderBEIREvaluator, load_beir
+from rerank_lib.evaluation.bi_encoder_scorer import BiEncoderScorer
 from rerank_lib.evaluation.bm25 import BM25, default_cache_dir, document_text, english_analyzer
+from rerank_lib.evaluation.bm25_scorer import BM25Scorer
 from rerank_lib.evaluation.classification import CrossEncoderClassificationEvaluator
 from rerank_lib.evaluation.correlation import CrossEncoderCorrelationEvaluator
 from rerank_lib.evaluation.csv_log import append_csv_row
@@ -26,6 +28,8 @@ from rerank_lib.evaluation.sequential import SequentialEvaluator
 
 __all__ = [
     "BM25",
+    "BM25Scorer",
+    "BiEncoderScorer",
     "CrossEncoderBEIREvaluator",
     "CrossEncoderClassificationEvaluator",
     "CrossEncoderCorrelationEvaluator",
