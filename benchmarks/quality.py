@@ -1,0 +1,302 @@
+"""Quality of the default retraining recipe over several seeds, next to its two baselines (issue 7).
+
+For each seed this runs the pipeline's own stages, as ``make run`` does, in a work folder outside the project:
+``prepare`` once (shared by all seeds), then ``train`` and ``evaluate`` with ``--set train.seed=<seed>``. Each
+evaluation writes our metrics and both baselines (BM25 alone, and the zero-shot bi-encoder reranking the same
+candidates) for WikiQA test, SciFact dev and TREC-DL19 into ``artifacts/eval/metrics.json``.
+
+It writes ``<output>.json`` (every seed's numbers, training times, params, machine), ``<output>.md`` (mean ± std per
+dataset and metric for BM25, the bi-encoder and ours, and the issue's targets, met or not) and ``<output>.png`` (a
+bar chart). A seed whose evaluation is already in the work folder (same params) is not run again, so an interrupted
+benchmark continues where it stopped.
+
+Run: ``.venv/bin/python benchmarks/quality.py`` (about 40 minutes per seed on 2 CPU cores); see ``--help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+SYSTEMS = ("bm25", "bi_encoder", "ours")
+SYSTEM_LABELS = {"bm25": "BM25", "bi_encoder": "bi-encoder (zero-shot)", "ours": "ours (default recipe)"}
+DATASETS = {"wikiqa_test": "WikiQA test", "beir_scifact_dev": "SciFact dev", "beir_trec_dl19": "TREC-DL19"}
+METRICS = ("map", "mrr@10", "ndcg@10")
+# Issue 7: beat the bi-encoder on WikiQA in every metric, and both baselines in NDCG@10 on the BEIR sets.
+MUST = [("wikiqa_test", metric, ("bi_encoder",)) for metric in METRICS] + [
+    (dataset, "ndcg@10", ("bm25", "bi_encoder")) for dataset in ("beir_scifact_dev", "beir_trec_dl19")
+]
+AIM = {("wikiqa_test", "mrr@10"): 0.80, ("wikiqa_test", "ndcg@10"): 0.84}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44], help="training seeds (default 42 43 44)")
+    parser.add_argument("--params", type=Path, default=ROOT / "params.yaml", help="the recipe (default params.yaml)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="params override, repeatable"
+    )
+    parser.add_argument(
+        "--work-dir", type=Path, default=Path("/tmp/rerank-quality"), help="where runs live (reused to resume)"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=RESULTS / "quality", help="results prefix: writes .json, .md and .png"
+    )
+    return parser.parse_args(argv)
+
+
+def stage(root: Path, name: str, overrides: list[str], log: Path) -> float:
+    """Run one pipeline stage as ``rerank stage`` does, its output appended to ``log``; returns wall seconds."""
+    command = [sys.executable, "-m", "tasks.cli", "--root", str(root), "--params", str(root / "params.yaml")]
+    for override in overrides:
+        command += ["--set", override]
+    command += ["stage", name]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write(f"\n$ {' '.join(command)}\n")
+        handle.flush()
+        completed = subprocess.run(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    if completed.returncode != 0:
+        raise SystemExit(f"stage {name} failed in {root} (exit {completed.returncode}); see {log}")
+    return time.perf_counter() - started
+
+
+def reset_if_changed(root: Path, fingerprint: str, stale: list[str]) -> None:
+    """Outputs of another recipe in ``root`` would be resumed or reused: remove them when the recipe changed."""
+    marker = root / "recipe_fingerprint"
+    if marker.is_file() and marker.read_text() == fingerprint:
+        return
+    for name in stale:
+        path = root / name
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path)
+    root.mkdir(parents=True, exist_ok=True)
+    marker.write_text(fingerprint)
+
+
+def prepare_shared(work: Path, params: Path, overrides: list[str], fingerprint: str) -> Path:
+    """A work root with the recipe, the raw data linked in, and prepared data made once for all seeds."""
+    shared = work / "shared"
+    reset_if_changed(shared, fingerprint, ["data/prepared"])
+    (shared / "data").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(params, shared / "params.yaml")
+    raw = shared / "data" / "raw"
+    if not raw.exists():
+        raw.symlink_to(ROOT / "data" / "raw", target_is_directory=True)
+    if not (shared / "data" / "prepared").is_dir():
+        print("prepare (once for all seeds)", flush=True)
+        stage(shared, "prepare", overrides, work / "prepare.log")
+    return shared
+
+
+def seed_root(work: Path, shared: Path, seed: int) -> Path:
+    """One root per seed sharing the raw and prepared data and the BM25 index cache."""
+    root = work / f"seed-{seed}"
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(shared / "params.yaml", root / "params.yaml")
+    for name in ("raw", "prepared"):
+        if not (root / "data" / name).exists():
+            (root / "data" / name).symlink_to(shared / "data" / name, target_is_directory=True)
+    (shared / ".cache").mkdir(exist_ok=True)
+    if not (root / ".cache").exists():
+        (root / ".cache").symlink_to(shared / ".cache", target_is_directory=True)
+    return root
+
+
+def run_seed(work: Path, shared: Path, seed: int, overrides: list[str], fingerprint: str) -> dict[str, Any]:
+    reset_if_changed(work / f"seed-{seed}", fingerprint, ["artifacts", "seed_result.json", "mlflow.db"])
+    root = seed_root(work, shared, seed)
+    done = root / "seed_result.json"
+    if done.is_file():
+        previous = json.loads(done.read_text())
+        if previous.get("fingerprint") == fingerprint:
+            print(f"seed {seed}: reusing {done}", flush=True)
+            return previous
+    seeded = [*overrides, f"train.seed={seed}", f"tracking.tracking_uri=sqlite:///{root / 'mlflow.db'}"]
+    log = root / "run.log"
+    print(f"seed {seed}: train (log: {log})", flush=True)
+    train_seconds = stage(root, "train", seeded, log)
+    print(f"seed {seed}: evaluate", flush=True)
+    evaluate_seconds = stage(root, "evaluate", seeded, log)
+    summary = json.loads((root / "artifacts" / "trained" / "training_summary.json").read_text())
+    metrics_file = json.loads((root / "artifacts" / "eval" / "metrics.json").read_text())
+    result = {
+        "seed": seed,
+        "fingerprint": fingerprint,
+        "training_seconds": summary.get("training_seconds"),
+        "train_stage_seconds": round(train_seconds, 1),
+        "evaluate_stage_seconds": round(evaluate_seconds, 1),
+        "steps": summary.get("global_step"),
+        "ours": metrics_file["metrics"],
+        "bm25": metrics_file["baselines"]["bm25"],
+        "bi_encoder": metrics_file["baselines"]["bi_encoder"],
+    }
+    done.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+    """``table[dataset][metric][system] = {"mean", "std", "n"}`` over seeds (std 0 for one seed)."""
+    table: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    for dataset in DATASETS:
+        for metric in METRICS:
+            key = f"{dataset}_{metric}"
+            for system in SYSTEMS:
+                values = [run[system][key] for run in runs if key in run[system]]
+                if not values:
+                    continue
+                std = statistics.stdev(values) if len(values) > 1 else 0.0
+                cell = {"mean": statistics.fmean(values), "std": std, "n": len(values)}
+                table.setdefault(dataset, {}).setdefault(metric, {})[system] = cell
+    return table
+
+
+def check_targets(table: dict[str, Any]) -> list[dict[str, Any]]:
+    checks = []
+    for dataset, metric, rivals in MUST:
+        cells = table.get(dataset, {}).get(metric, {})
+        if "ours" not in cells:
+            continue
+        best = max(cells[rival]["mean"] for rival in rivals if rival in cells)
+        ours = cells["ours"]["mean"]
+        checks.append(
+            {
+                "kind": "must",
+                "dataset": dataset,
+                "metric": metric,
+                "ours": ours,
+                "best_baseline": best,
+                "met": ours > best,
+            }
+        )
+    for (dataset, metric), target in AIM.items():
+        cell = table.get(dataset, {}).get(metric, {}).get("ours")
+        if cell:
+            checks.append(
+                {"kind": "aim", "dataset": dataset, "metric": metric, "ours": cell["mean"], "target": target}
+                | {"met": cell["mean"] >= target}
+            )
+    return checks
+
+
+def markdown(report: dict[str, Any]) -> str:
+    table, runs = report["table"], report["runs"]
+    lines = [
+        f"Default recipe, {len(runs)} seeds ({', '.join(str(run['seed']) for run in runs)}), measured "
+        f"{report['date']} on {report['machine']['logical_cpus']} CPU cores; mean ± std over seeds "
+        "(the baselines are deterministic).",
+        "",
+        "| dataset | metric | BM25 | bi-encoder (zero-shot) | ours |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for dataset, label in DATASETS.items():
+        for metric in METRICS:
+            cells = table.get(dataset, {}).get(metric)
+            if not cells:
+                continue
+            row = [f"{cells[s]['mean']:.4f} ± {cells[s]['std']:.4f}" if s in cells else "-" for s in SYSTEMS]
+            lines.append(f"| {label} | {metric.upper().replace('@', '@')} | " + " | ".join(row) + " |")
+    seconds = [run["training_seconds"] for run in runs if run.get("training_seconds")]
+    if seconds:
+        lines += ["", f"Training time per seed: {', '.join(f'{s / 60:.1f}' for s in seconds)} minutes."]
+    lines += ["", "| target | ours | bar | met |", "|---|---:|---:|---|"]
+    for check in report["targets"]:
+        bar = check.get("best_baseline", check.get("target"))
+        what = "beats " + ("baselines" if check["kind"] == "must" else "aim")
+        name = f"{check['kind']}: {DATASETS[check['dataset']]} {check['metric']} {what}"
+        lines.append(f"| {name} | {check['ours']:.4f} | {bar:.4f} | {'yes' if check['met'] else 'no'} |")
+    lines += ["", f"Command: `{report['command']}`"]
+    return "\n".join(lines) + "\n"
+
+
+def chart(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = report["table"]
+    groups = [(d, m) for d in DATASETS for m in ("ndcg@10", "mrr@10") if m in table.get(d, {})]
+    figure, axis = plt.subplots(figsize=(max(6, 1.6 * len(groups)), 4))
+    width = 0.8 / len(SYSTEMS)
+    for offset, system in enumerate(SYSTEMS):
+        means = [table[d][m].get(system, {}).get("mean", 0.0) for d, m in groups]
+        stds = [table[d][m].get(system, {}).get("std", 0.0) for d, m in groups]
+        positions = [i + (offset - 1) * width for i in range(len(groups))]
+        axis.bar(positions, means, width, yerr=stds, capsize=3, label=SYSTEM_LABELS[system])
+    axis.set_xticks(range(len(groups)), [f"{DATASETS[d]}\n{m.upper()}" for d, m in groups], fontsize=8)
+    axis.set_ylim(0, 1)
+    axis.set_title(f"Default recipe vs baselines ({len(report['runs'])} seeds, {report['date']})")
+    axis.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
+        cpu = names[0] if names else cpu
+    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "platform": platform.platform()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    work = args.work_dir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    fingerprint = hashlib.sha256((args.params.read_text() + "\n".join(args.overrides)).encode()).hexdigest()[:16]
+    shared = prepare_shared(work, args.params, args.overrides, fingerprint)
+    runs = []
+    for seed in args.seeds:
+        runs.append(run_seed(work, shared, seed, args.overrides, fingerprint))
+        report = build_report(args, runs)
+        write_outputs(report, args.output)  # after every seed: partial results survive an interruption
+    print(markdown(report))
+    return 0
+
+
+def build_report(args: argparse.Namespace, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    table = aggregate(runs)
+    command = " ".join(["python benchmarks/quality.py", *(["--seeds", *map(str, args.seeds)])])
+    command += "".join(f" --set {override}" for override in args.overrides)
+    return {
+        "date": dt.date.today().isoformat(),
+        "command": command,
+        "params": args.params.read_text(),
+        "overrides": args.overrides,
+        "machine": machine(),
+        "runs": runs,
+        "table": table,
+        "targets": check_targets(table),
+    }
+
+
+def write_outputs(report: dict[str, Any], output: Path) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.with_suffix(".json").write_text(json.dumps(report, indent=2))
+    output.with_suffix(".md").write_text(markdown(report))
+    chart(report, output.with_suffix(".png"))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
