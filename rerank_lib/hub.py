@@ -26,6 +26,7 @@ from rerank_lib.errors import ConfigError, RerankError
 
 if TYPE_CHECKING:
     from rerank_lib.model import CrossEncoder
+    from rerank_lib.model_card import ModelCardData
 
 logger = logging.getLogger(__name__)
 
@@ -241,7 +242,8 @@ def push_folder(
             step, function, repo_id=repo_id, token=token, retry=retry, token_source=token_source, sleep=sleep
         )
 
-    run("create_repo", lambda: api.create_repo(repo_id, private=private, exist_ok=exist_ok))
+    created = run("create_repo", lambda: api.create_repo(repo_id, private=private, exist_ok=exist_ok))
+    repo_id = getattr(created, "repo_id", None) or repo_id  # a bare name: the Hub put it in the token's namespace
     branch = revision if revision and revision != "main" else None
     if branch is not None:
         run("create_branch", lambda: api.create_branch(repo_id, branch=branch, exist_ok=True))
@@ -277,6 +279,34 @@ def push_folder(
     return outcome
 
 
+def resolve_repo_id(
+    repo_id: str,
+    *,
+    token: str | None,
+    private: bool | None = None,
+    exist_ok: bool = True,
+    endpoint: str | None = None,
+    retry: RetryPolicy | None = None,
+    token_source: str = "the token argument",
+) -> str:
+    """Create the repo (or find it, with ``exist_ok``) and return its full ``namespace/name`` id.
+
+    A bare name is put in the token owner's namespace by the Hub; the card's usage snippet and every later call
+    must name the repo as the Hub does, which only the Hub's answer says.
+    """
+    validate_repo_id(repo_id)
+    api = HfApi(endpoint=resolve_endpoint(endpoint), token=token)
+    created = call_with_retry(
+        "create_repo",
+        lambda: api.create_repo(repo_id, private=private, exist_ok=exist_ok),
+        repo_id=repo_id,
+        token=token,
+        retry=retry or RetryPolicy(),
+        token_source=token_source,
+    )
+    return str(getattr(created, "repo_id", None) or repo_id)
+
+
 def card_for_repo(text: str, repo_id: str, tags: Sequence[str] | None = None) -> str:
     """A card as pushed: usage snippets name ``repo_id`` and ``tags`` are added to the YAML header."""
     from rerank_lib.model_card import set_usage_id, update_card_metadata
@@ -284,12 +314,16 @@ def card_for_repo(text: str, repo_id: str, tags: Sequence[str] | None = None) ->
     return update_card_metadata(set_usage_id(text, repo_id), tags=list(tags or []))
 
 
-def model_card_for_push(model: CrossEncoder, repo_id: str, tags: Sequence[str] | None) -> str:
-    """The README a pushed model carries: collected card data, else the card it was loaded with, else a minimal one."""
+def model_card_for_push(
+    model: CrossEncoder, repo_id: str, tags: Sequence[str] | None, card_data: ModelCardData | None = None
+) -> str:
+    """The README a pushed model carries: the given or collected card data, else the card it was loaded with, else a
+    minimal one."""
     from rerank_lib.model_card import ModelCardData, render_model_card
     from rerank_lib.model_card.collect import card_data_from_model
 
-    card_data = getattr(model, "model_card_data", None)
+    if card_data is None:
+        card_data = getattr(model, "model_card_data", None)
     if isinstance(card_data, ModelCardData):
         text = render_model_card(card_data, model_id=repo_id)
     elif getattr(model, "model_card_text", None):
@@ -313,19 +347,35 @@ def push_to_hub(
     endpoint: str | None = None,
     retry: RetryPolicy | None = None,
     path_in_repo: str | None = None,
+    card_data: ModelCardData | None = None,
 ) -> str:
     """Save the model with its card to a temporary folder and upload it in one commit.
 
     Returns the pull request URL when ``create_pr`` is set, else the commit URL. ``revision`` names a branch,
     which is created when missing. ``tags`` are added to the card's YAML header. ``token=None`` lets
     huggingface_hub use ``HF_TOKEN`` or the saved login. ``endpoint`` defaults to ``HF_ENDPOINT``;
-    ``path_in_repo`` uploads into a folder of the repo (the trainer's checkpoint pushes).
+    ``path_in_repo`` uploads into a folder of the repo (the trainer's checkpoint pushes). ``card_data`` (e.g. what
+    a trainer collected) renders the README instead of the model's own card. A bare ``repo_id`` is resolved to the
+    token owner's namespace first, so the card names the repo as it will be found.
     """
     validate_repo_id(repo_id)
+    token_source = "the token argument" if token else "HF_TOKEN or the saved Hugging Face login"
+    if "/" not in repo_id:
+        repo_id = resolve_repo_id(
+            repo_id,
+            token=token,
+            private=private,
+            exist_ok=exist_ok,
+            endpoint=endpoint,
+            retry=retry,
+            token_source=token_source,
+        )
+        exist_ok = True  # created (or checked) just now
     with tempfile.TemporaryDirectory() as folder:
         model_dir = Path(folder) / "model"
         model.save_pretrained(model_dir)
-        (model_dir / "README.md").write_text(model_card_for_push(model, repo_id, tags), encoding="utf-8")
+        card = model_card_for_push(model, repo_id, tags, card_data)
+        (model_dir / "README.md").write_text(card, encoding="utf-8")
         outcome = push_folder(
             model_dir,
             repo_id,
@@ -337,7 +387,7 @@ def push_to_hub(
             exist_ok=exist_ok,
             endpoint=endpoint,
             retry=retry,
-            token_source="the token argument" if token else "HF_TOKEN or the saved Hugging Face login",
+            token_source=token_source,
             path_in_repo=path_in_repo,
         )
     return outcome.url

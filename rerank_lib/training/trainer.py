@@ -581,24 +581,70 @@ class CrossEncoderTrainer(Trainer):
 
     # ----- Hub -----
     def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
-        """Only choose the repo id: ``rerank_lib.hub.push_to_hub`` creates the repo at the first push."""
+        """Only choose the repo id: ``rerank_lib.hub`` creates the repo at the first push (no network at init)."""
         self.hub_model_id = self.args.hub_model_id or Path(self.args.output_dir).absolute().name
         self.push_in_progress = None
 
-    def _push(self, commit_message: str, token: str | None, revision: str | None, **kwargs: Any) -> str | None:
-        from rerank_lib.hub import push_to_hub
+    def _hub_repo_id(self, token: str | None, private: bool | None) -> str:
+        """The full ``namespace/name`` id, resolved once: checkpoint and model pushes must name the same repo."""
+        from rerank_lib.hub import resolve_repo_id
 
         if self.hub_model_id is None:
             self.init_hf_repo()
+        if "/" not in self.hub_model_id:
+            self.hub_model_id = resolve_repo_id(self.hub_model_id, token=token, private=private)
+        return self.hub_model_id
+
+    def _hub_card_data(self, repo_id: str) -> ModelCardData:
+        """The card the trainer collected, with the log so far (a mid-training push comes before ``on_train_end``)."""
+        model = self.accelerator.unwrap_model(self.model)
+        return self.card_collector.model_card_data(
+            model, self.args, model_id=repo_id, log_history=[dict(row) for row in self.state.log_history]
+        )
+
+    def _push(self, commit_message: str, token: str | None, revision: str | None, **kwargs: Any) -> str:
+        """Push the in-memory model with the trainer's model card through ``rerank_lib.hub.push_to_hub``."""
+        from rerank_lib.hub import push_to_hub
+
+        token = token if token is not None else self.args.hub_token
         private = kwargs.pop("private", self.args.hub_private_repo)
+        repo_id = self._hub_repo_id(token, private)
         return push_to_hub(
             self.accelerator.unwrap_model(self.model),
-            self.hub_model_id,
-            token=token if token is not None else self.args.hub_token,
+            repo_id,
+            token=token,
             private=private,
             commit_message=commit_message,
             revision=revision if revision is not None else self.args.hub_revision,
+            card_data=self._hub_card_data(repo_id),
             **kwargs,
+        )
+
+    def _push_checkpoint_folder(self, checkpoint_folder: str, path_in_repo: str, commit_message: str) -> None:
+        """Upload a whole checkpoint (optimizer, scheduler, RNG and trainer state too), so it can be resumed from.
+
+        The pickled training arguments are uploaded without ``hub_token``: the token stays off the Hub.
+        """
+        import copy
+        import io
+
+        from rerank_lib.hub import push_folder
+
+        token = self.args.hub_token
+        public_args = copy.copy(self.args)
+        public_args.hub_token = None
+        buffer = io.BytesIO()
+        torch.save(public_args, buffer)
+        push_folder(
+            checkpoint_folder,
+            self._hub_repo_id(token, self.args.hub_private_repo),
+            token=token,
+            private=self.args.hub_private_repo,
+            commit_message=commit_message,
+            revision=self.args.hub_revision,
+            replacements={"training_args.bin": buffer.getvalue()},
+            path_in_repo=path_in_repo,
+            token_source="hub_token" if token else "HF_TOKEN or the saved Hugging Face login",
         )
 
     def push_to_hub(
@@ -610,7 +656,11 @@ class CrossEncoderTrainer(Trainer):
         private: bool | None = None,
         **kwargs: Any,
     ) -> str | None:
-        """Upload the model through ``rerank_lib.hub.push_to_hub`` (one commit, always blocking); main process only."""
+        """Upload the model and the trainer's model card through ``rerank_lib.hub.push_to_hub``; main process only.
+
+        One commit, always blocking (``blocking`` is accepted for transformers' signature). ``save_model()`` calls
+        this when ``push_to_hub=True``, which is transformers' end-of-training push. Returns the commit (or PR) URL.
+        """
         self.callback_handler.on_push_begin(self.args, self.state, self.control)
         if not self.is_world_process_zero():
             return None
@@ -618,8 +668,8 @@ class CrossEncoderTrainer(Trainer):
         return self._push(commit_message or "End of training", token, revision, **extra, **kwargs)
 
     def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
-        """``hub_strategy`` at each save: the model at the repo root; with ``checkpoint``/``all_checkpoints`` also
-        under ``last-checkpoint``/``checkpoint-N``. Only the model folder is uploaded (no optimizer state)."""
+        """``hub_strategy`` at each save, as transformers defines it: the model and card at the repo root; with
+        ``checkpoint``/``all_checkpoints`` also the whole checkpoint under ``last-checkpoint``/``checkpoint-N``."""
         if not self.is_world_process_zero() or self.args.hub_strategy == HubStrategy.END:
             return
         self.callback_handler.on_push_begin(self.args, self.state, self.control)
@@ -632,4 +682,4 @@ class CrossEncoderTrainer(Trainer):
             folder = (
                 "last-checkpoint" if self.args.hub_strategy == HubStrategy.CHECKPOINT else Path(checkpoint_folder).name
             )
-            self._push(f"{message}, checkpoint", None, None, path_in_repo=folder)
+            self._push_checkpoint_folder(checkpoint_folder, folder, f"{message}, checkpoint")
