@@ -21,21 +21,17 @@ import yaml
 from prefect import flow, get_run_logger, task
 from prefect.filesystems import LocalFileSystem
 
-from rerank_lib.errors import RerankError
 from tasks.config import LaunchConfig, PipelineConfig, load_params
 from tasks.io import file_md5, write_text_atomic
 from tasks.layout import Layout
 from tasks.prepare import source_paths
+from tasks.pytorchjob import TrainingProcessError, run_pytorchjob
 from tasks.stages import STAGES
 from tasks.tracking import RUN_ID_ENV, start_run
 
 RESULTS_DIR = ".prefect-results"
 RESULTS_BLOCK = "rerank-task-results"
 EFFECTIVE_PARAMS = "artifacts/flow_params.yaml"
-
-
-class TrainingProcessError(RerankError):
-    """The training subprocess failed; its log tail is in the message."""
 
 
 def prepare_cache_key(context: Any, parameters: dict[str, Any]) -> str:
@@ -85,8 +81,11 @@ def training_command(launch: LaunchConfig, root: Path, params_file: Path) -> lis
 
 @task(name="train", cache_policy=None, persist_result=False)
 def train_task(cfg: PipelineConfig, layout: Layout, run_id: str, params_file: Path) -> None:
-    """Launch training as a subprocess; never cached (it resumes from its own checkpoints instead)."""
+    """Launch training as a subprocess or a PyTorchJob; never cached (it resumes from its own checkpoints instead)."""
     logger = get_run_logger()
+    if cfg.launch.kind == "pytorchjob":  # the pods write artifacts/trained on the workspace volume shared with us
+        run_pytorchjob(cfg.launch, layout.root, run_id, params_file, logger)
+        return
     command = training_command(cfg.launch, layout.root, params_file)
     logger.info("Launching training: %s", " ".join(command))
     env = {**os.environ, RUN_ID_ENV: run_id}

@@ -109,12 +109,32 @@ class PromoteConfig(StageConfig):
 
 
 class LaunchConfig(StageConfig):
-    """How the flow launches training: in-process Python, or torchrun / accelerate with several processes."""
+    """How the flow launches training: a local subprocess (python, torchrun, accelerate) or a Kubeflow PyTorchJob.
 
-    kind: Literal["python", "torchrun", "accelerate"] = "python"
+    For ``pytorchjob``, ``num_processes`` is per node (the job's ``nprocPerNode``) and ``nodes`` counts the pods.
+    """
+
+    kind: Literal["python", "torchrun", "accelerate", "pytorchjob"] = "python"
     num_processes: int = Field(default=1, gt=0)
     accelerate_config: str | None = None
     timeout_seconds: int = Field(default=4 * 3600, gt=0)
+    # pytorchjob only: the manifest (relative to the project root), the training image, and how to reach the cluster.
+    manifest: str = "infra/k8s/pytorchjob-train.yaml"
+    image: str | None = None
+    namespace: str | None = None  # None: the manifest's metadata.namespace
+    nodes: int = Field(default=1, gt=0)
+    kubectl: str = "kubectl"
+    poll_seconds: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _pytorchjob_needs_image(self) -> LaunchConfig:
+        """The pods cannot guess which image holds this project's code; fail before anything is submitted."""
+        if self.kind == "pytorchjob" and not (self.image or "").strip():
+            raise ValueError(
+                "launch.image is required when launch.kind is 'pytorchjob' "
+                "(the training image, e.g. built from infra/docker/Dockerfile.cuda)"
+            )
+        return self
 
 
 class ScheduleConfig(StageConfig):
