@@ -31,7 +31,8 @@ class CrossEncoderTrainingArguments(TrainingArguments):
             ``factory(dataset, batch_size=, drop_last=, valid_label_columns=, generator=, seed=)`` and must return a
             batch sampler; give it ``set_epoch(epoch)`` so each epoch (and a resumed run) is reshuffled the same way.
         multi_dataset_batch_sampler: for a ``DatasetDict``, ``"proportional"`` (every batch of every dataset once, in
-            a shuffled order) or ``"round_robin"`` (datasets take turns until the smallest runs out).
+            a shuffled order) or ``"round_robin"`` (datasets take turns until the smallest runs out). Streaming datasets
+            have no size, so a dict of them needs ``"round_robin"``; the first stream to run short ends the pass.
 
     Text columns are consumed by the loss, not by the model's ``forward``, so unused-column removal is off. Batches
     hold lists of strings, which accelerate cannot broadcast, so each process reads its own batches

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import itertools
 import logging
 import math
 import os
@@ -33,7 +34,7 @@ from rerank_lib.model_card.data import ModelCardData
 from rerank_lib.training.args import CrossEncoderTrainingArguments
 from rerank_lib.training.card_callback import ModelCardCallback
 from rerank_lib.training.collator import DATASET_NAME_KEY, LABEL_COLUMNS, CrossEncoderDataCollator
-from rerank_lib.training.samplers import MultiDatasetBatchSampler, build_batch_sampler
+from rerank_lib.training.samplers import MultiDatasetBatchSampler, MultiDatasetBatchSamplers, build_batch_sampler
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,58 @@ class NamedIterableDataset(IterableDataset):
     def set_epoch(self, epoch: int) -> None:
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
+
+
+class RoundRobinStreams(IterableDataset):
+    """Several streams taking turns, ``batch_size`` rows at a time, each row tagged with its stream's name.
+
+    The rows come out flat, so a DataLoader with the same batch size cuts them back into the chunks, and accelerate's
+    sharding (which deals whole batches to processes) keeps them whole: no batch ever mixes datasets. A round is
+    emitted only when every stream fills its chunk, so the first stream to run short ends the pass, as
+    ``round_robin`` ends when the smallest dataset runs out; a stream's last, partial batch is therefore never used.
+    Proportional sampling needs lengths, which streams do not have.
+    """
+
+    def __init__(self, streams: dict[str, Any], batch_size: int) -> None:
+        self.streams = [NamedIterableDataset(stream, name) for name, stream in streams.items()]
+        self.batch_size = batch_size
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        iterators = [iter(stream) for stream in self.streams]
+        while True:
+            chunks = [list(itertools.islice(iterator, self.batch_size)) for iterator in iterators]
+            if any(len(chunk) < self.batch_size for chunk in chunks):
+                return
+            for chunk in chunks:
+                yield from chunk
+
+    def set_epoch(self, epoch: int) -> None:
+        for stream in self.streams:
+            stream.set_epoch(epoch)
+
+
+def check_streaming_dict(datasets: Any, args: CrossEncoderTrainingArguments) -> bool:
+    """Whether ``datasets`` is a dict of streams; refuse what cannot be trained on before any step runs."""
+    if not isinstance(datasets, dict):
+        return False
+    streaming = [name for name, part in datasets.items() if _is_streaming(part)]
+    if not streaming:
+        return False
+    mapped = [name for name in datasets if name not in streaming]
+    if mapped:
+        raise ConfigError(
+            f"Datasets {streaming} stream and {mapped} do not; train on all map-style Datasets or all streams "
+            "(Dataset.to_iterable_dataset() turns a Dataset into a stream)."
+        )
+    if args.multi_dataset_batch_sampler != MultiDatasetBatchSamplers.ROUND_ROBIN:
+        raise ConfigError(
+            f"multi_dataset_batch_sampler={args.multi_dataset_batch_sampler.value!r} draws batches in proportion to "
+            f"dataset sizes, and the streaming datasets {streaming} have no size; set "
+            "multi_dataset_batch_sampler='round_robin' (streams take turns until the first one runs out)."
+        )
+    if args.max_steps <= 0:
+        raise ConfigError(f"Streaming datasets {streaming} have no length, so set max_steps to a positive number.")
+    return True
 
 
 class ConcatNamedDataset(Dataset):
@@ -179,7 +232,8 @@ class CrossEncoderTrainer(Trainer):
         model: the CrossEncoder to train (or give ``model_init`` for a hyperparameter search).
         args: training arguments; defaults write to ``checkpoints/``.
         train_dataset / eval_dataset: a ``Dataset``, a ``DatasetDict`` (several datasets, batches never mixed) or an
-            ``IterableDataset`` (streaming; set ``max_steps``). Text columns, in order, are the loss inputs.
+            ``IterableDataset`` (streaming; set ``max_steps``). Text columns, in order, are the loss inputs. A dict of
+            streams trains with ``multi_dataset_batch_sampler="round_robin"`` only (see ``RoundRobinStreams``).
         loss: a loss module, a function of the model returning one (needed with ``model_init``), or a dict of either
             keyed by dataset name. Default: BinaryCrossEntropyLoss for a one-output model, CrossEntropyLoss otherwise.
             A loss may return a dict of components: they are summed, and each is logged as ``loss_<name>``.
@@ -215,6 +269,7 @@ class CrossEncoderTrainer(Trainer):
         self.loss: Any = None
         self.evaluator = self._as_evaluator(evaluator)
         self._check_loss_names(loss, train_dataset, eval_dataset)
+        check_streaming_dict(train_dataset, args)
         self._evaluator_pending = False
         self._evaluator_prefix = "eval"
         self._components: dict[str, dict[str, list]] = {"train": {}, "eval": {}}
@@ -357,13 +412,10 @@ class CrossEncoderTrainer(Trainer):
         if dataset is None:
             raise ValueError("Trainer: training requires a train_dataset.")
         batch_size, drop_last, seed = self._train_batch_size, self.args.dataloader_drop_last, self._data_seed()
+        if check_streaming_dict(dataset, self.args):
+            self._train_batch_sampler = None
+            return self._loader(RoundRobinStreams(dict(dataset), batch_size), batch_size=batch_size)
         if isinstance(dataset, dict):
-            streaming = [name for name, part in dataset.items() if _is_streaming(part)]
-            if streaming:
-                raise ConfigError(
-                    f"Streaming datasets {streaming} cannot be mixed batch by batch; train on one IterableDataset, "
-                    "or load the datasets as map-style Datasets to train on several at once."
-                )
             concat = ConcatNamedDataset(dict(dataset))
             samplers = [
                 self._batch_sampler_for(part.dataset, seed + 1 + index, batch_size, drop_last)
