@@ -20,11 +20,15 @@ def quick_params(root: Path) -> None:
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+QUICK_RAW_DATA = ("wikiqa", "scifact")  # the raw sets the quick profile prepares
+
+
 def link_raw_data(root: Path) -> None:
-    """Point the root's data/raw/wikiqa at the project's pulled copy (read-only use)."""
+    """Point the root's data/raw/<set> folders the quick profile reads at the project's pulled copy (read-only)."""
     raw = root / "data" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    (raw / "wikiqa").symlink_to(PROJECT / "data" / "raw" / "wikiqa", target_is_directory=True)
+    for name in QUICK_RAW_DATA:
+        (raw / name).symlink_to(PROJECT / "data" / "raw" / name, target_is_directory=True)
 
 
 def copy_project(target: Path) -> Path:
