@@ -2,8 +2,17 @@
 
 It implements the endpoints a folder push uses: ``create_repo``, ``repo_info``, ``list_repo_refs``,
 ``create_branch``, README metadata validation, ``preupload`` and the NDJSON ``commit``, including pull requests.
-Every file is answered with upload mode ``regular``, so file contents arrive inline (base64) in the commit and
-no LFS or Xet transfer is needed. Files are stored per repo and revision so tests can read what arrived.
+Small text files are answered with upload mode ``regular`` (content inline, base64, in the commit). Weights take
+the LFS path as on the real Hub: files with a suffix from ``lfs_suffixes`` (``*.safetensors``, ``*.bin``, ... as in
+the Hub's default ``.gitattributes``) or of at least ``lfs_threshold_bytes`` are answered ``lfs``; the client then
+calls the LFS batch API (``/<repo>.git/info/lfs/objects/batch``), PUTs the bytes to the returned upload href (a
+signed loopback URL standing in for the storage bucket, so it needs no token and must never get one), calls the
+verify action, and the commit names the object by sha256 (``lfsFile``). Storage requests are recorded apart from
+Hub API requests (``hub.storage_requests``), since on the real Hub they go to another host. The batch answer never
+offers Xet, and while the server runs the client's Xet path is switched off (as ``HF_HUB_DISABLE_XET=1`` would):
+huggingface_hub uses Xet whenever ``hf_xet`` is installed, without asking the server, and this stand-in has no Xet
+storage. Files are stored per repo and revision so tests can read what arrived; ``GET``/``HEAD
+/<repo>/resolve/<rev>/<path>`` serves them back (``hf_hub_download`` works against it).
 
 Fault injection: ``hub.fail("commit", 500)`` makes the next commit answer 500 once; ``LocalHub(token=...)``
 answers 401 to any request that does not carry that token.
@@ -21,6 +30,7 @@ import base64
 import hashlib
 import json
 import re
+import secrets
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,11 +39,30 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
-ENDPOINTS = ("create_repo", "repo_info", "refs", "create_branch", "validate_yaml", "preupload", "commit")
+ENDPOINTS = (
+    "create_repo",
+    "repo_info",
+    "refs",
+    "create_branch",
+    "validate_yaml",
+    "preupload",
+    "commit",
+    "lfs_batch",
+    "lfs_upload",
+    "lfs_verify",
+    "resolve",
+)
 ZERO_OID = "0" * 40
 REPO_ROUTE = re.compile(
     r"^/api/models/(?P<repo>[^/]+/[^/]+)(?:/(?P<action>branch|preupload|commit|revision|refs)(?:/(?P<rev>.+))?)?$"
 )
+LFS_ROUTE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/(?P<action>batch|verify)$")
+STORAGE_ROUTE = re.compile(r"^/lfs-storage/(?P<oid>[0-9a-f]{64})$")
+RESOLVE_ROUTE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")
+# The Hub's default .gitattributes sends these to LFS whatever their size.
+LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".onnx", ".h5", ".msgpack", ".npy", ".npz", ".pkl")
+LFS_THRESHOLD_BYTES = 10 * 1024 * 1024  # the real Hub refuses larger files as regular uploads
+LFS_CONTENT_TYPE = "application/vnd.git-lfs+json"
 
 
 @dataclass
@@ -48,6 +77,7 @@ class Commit:
     added: dict[str, bytes]
     deleted: list[str]
     pr_num: int | None = None
+    lfs_paths: list[str] = field(default_factory=list)  # the files that arrived as ``lfsFile`` pointers
 
 
 @dataclass
@@ -90,12 +120,27 @@ class HubError(Exception):
 class LocalHub:
     """The in-process Hub: start it, point ``HF_ENDPOINT`` or ``HfApi(endpoint=...)`` at ``url``."""
 
-    def __init__(self, token: str | None = None, user: str = "test-user") -> None:
+    def __init__(
+        self,
+        token: str | None = None,
+        user: str = "test-user",
+        lfs_threshold_bytes: int | None = LFS_THRESHOLD_BYTES,
+        lfs_suffixes: tuple[str, ...] = LFS_SUFFIXES,
+        lfs_verify: bool = True,
+    ) -> None:
         self.token = token
         self.user = user
+        self.lfs_threshold_bytes = lfs_threshold_bytes
+        self.lfs_suffixes = lfs_suffixes
+        self.verify_uploads = lfs_verify
         self.repos: dict[str, Repo] = {}
         self.commits: list[Commit] = []
         self.requests: list[RecordedRequest] = []
+        self.storage_requests: list[RecordedRequest] = []  # PUTs to the signed upload hrefs (no token expected)
+        self.lfs_objects: dict[str, bytes] = {}  # sha256 hex -> content, uploaded and checked
+        self._pending_lfs: dict[str, int] = {}  # sha256 hex -> size announced in a batch call
+        self._signing_key = secrets.token_hex(16)
+        self._xet_setting: bool | None = None
         self.unhandled: list[str] = []
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
@@ -111,6 +156,11 @@ class LocalHub:
         return f"http://{host}:{port}"
 
     def start(self) -> LocalHub:
+        from huggingface_hub import constants
+
+        # huggingface_hub picks Xet whenever hf_xet is installed, without asking the server; there is no Xet here.
+        self._xet_setting = constants.HF_HUB_DISABLE_XET
+        constants.HF_HUB_DISABLE_XET = True
         handler = type("BoundHandler", (_Handler,), {"hub": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
@@ -127,6 +177,11 @@ class LocalHub:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server, self._thread = None, None
+        if self._xet_setting is not None:
+            from huggingface_hub import constants
+
+            constants.HF_HUB_DISABLE_XET = self._xet_setting
+            self._xet_setting = None
 
     def __enter__(self) -> LocalHub:
         return self.start()
@@ -154,7 +209,17 @@ class LocalHub:
         return dict(self.repos[repo_id].refs[revision])
 
     def calls(self, endpoint: str) -> list[RecordedRequest]:
-        return [request for request in self.requests if request.endpoint == endpoint]
+        """Recorded requests to ``endpoint``; ``lfs_upload`` calls are the storage PUTs."""
+        source = self.storage_requests if endpoint == "lfs_upload" else self.requests
+        return [request for request in source if request.endpoint == endpoint]
+
+    def is_lfs(self, path: str, size: int) -> bool:
+        """The upload mode rule: LFS by suffix or size, never for empty files (as on the Hub)."""
+        if size <= 0:
+            return False
+        if path.lower().endswith(tuple(suffix.lower() for suffix in self.lfs_suffixes)):
+            return True
+        return self.lfs_threshold_bytes is not None and size >= self.lfs_threshold_bytes
 
     # ----- internals -----
     def _take_fault(self, endpoint: str) -> _Fault | None:
@@ -234,7 +299,8 @@ class LocalHub:
         for item in payload.get("files", []):
             existing = repo.refs[ref].get(item["path"])
             oid = hashlib.sha1(existing).hexdigest() if existing is not None else None
-            files.append({"path": item["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": oid})
+            mode = "lfs" if self.is_lfs(item["path"], int(item.get("size", 0))) else "regular"
+            files.append({"path": item["path"], "uploadMode": mode, "shouldIgnore": False, "oid": oid})
         return {"files": files, "commitOid": repo.heads[ref]}
 
     def commit(self, repo_id: str, revision: str, body: bytes, create_pr: bool) -> dict[str, Any]:
@@ -246,16 +312,23 @@ class LocalHub:
         header = lines[0]["value"]
         added: dict[str, bytes] = {}
         deleted: list[str] = []
+        lfs_paths: list[str] = []
         for line in lines[1:]:
             value = line["value"]
             if line["key"] == "file":
                 if value.get("encoding") != "base64":
                     raise HubError(400, "Only base64 file content is supported")
                 added[value["path"]] = base64.b64decode(value["content"])
+            elif line["key"] == "lfsFile":
+                content = self.lfs_objects.get(str(value.get("oid")))
+                if value.get("algo") != "sha256" or content is None or len(content) != value.get("size"):
+                    raise HubError(400, f"LFS pointer for {value.get('path')!r} names no uploaded object")
+                added[value["path"]] = content
+                lfs_paths.append(value["path"])
             elif line["key"] in ("deletedFile", "deletedFolder"):
                 deleted.append(value["path"])
             else:
-                raise HubError(400, f"LocalHub never asked for {line['key']!r}; files are uploaded as 'regular'")
+                raise HubError(400, f"LocalHub does not implement commit entries of kind {line['key']!r}")
         with self._lock:
             tree = dict(repo.refs[target])
             for path in deleted:
@@ -273,12 +346,81 @@ class LocalHub:
             repo.heads[ref] = oid
             self.commits.append(
                 Commit(
-                    repo_id, oid, ref, header.get("summary", ""), header.get("description", ""), added, deleted, pr_num
+                    repo_id,
+                    oid,
+                    ref,
+                    header.get("summary", ""),
+                    header.get("description", ""),
+                    added,
+                    deleted,
+                    pr_num,
+                    lfs_paths,
                 )
             )
         answer = {"commitUrl": f"{self.url}/{repo_id}/commit/{oid}", "commitOid": oid, "success": True}
         answer["pullRequestUrl"] = f"{self.url}/{repo_id}/discussions/{pr_num}" if pr_num else None
         return answer
+
+    # ----- LFS -----
+    def _signature(self, oid: str) -> str:
+        return hashlib.sha256(f"{self._signing_key}:{oid}".encode()).hexdigest()[:32]
+
+    def lfs_batch(self, repo_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """The git-lfs batch API, upload only, transfer ``basic``: an upload (and verify) action per new object."""
+        self._repo(repo_id)
+        if payload.get("operation") != "upload" or payload.get("hash_algo", "sha256") != "sha256":
+            raise HubError(400, "LocalHub's LFS batch API supports sha256 uploads only")
+        if "basic" not in payload.get("transfers", ["basic"]):
+            raise HubError(400, "LocalHub's LFS batch API offers the 'basic' transfer only")
+        objects = []
+        for item in payload.get("objects", []):
+            oid, size = str(item["oid"]), int(item["size"])
+            entry: dict[str, Any] = {"oid": oid, "size": size}
+            stored = self.lfs_objects.get(oid)
+            if stored is None or len(stored) != size:  # already stored: no actions, the client skips the upload
+                with self._lock:
+                    self._pending_lfs[oid] = size
+                actions: dict[str, Any] = {
+                    "upload": {"href": f"{self.url}/lfs-storage/{oid}?sig={self._signature(oid)}", "header": {}}
+                }
+                if self.verify_uploads:
+                    actions["verify"] = {"href": f"{self.url}/{repo_id}.git/info/lfs/objects/verify", "header": {}}
+                entry.update(authenticated=True, actions=actions)
+            objects.append(entry)
+        return {"transfer": "basic", "objects": objects, "hash_algo": "sha256"}
+
+    def lfs_upload(self, oid: str, query: dict[str, list[str]], body: bytes) -> dict[str, Any]:
+        """The storage PUT: only a signed href from a batch answer is accepted, and the bytes must hash to it."""
+        if query.get("sig", [""])[0] != self._signature(oid) or oid not in self._pending_lfs:
+            raise HubError(403, "Upload URL is not signed for this object")
+        if hashlib.sha256(body).hexdigest() != oid or len(body) != self._pending_lfs[oid]:
+            raise HubError(400, "Uploaded bytes do not match the announced oid and size")
+        with self._lock:
+            self.lfs_objects[oid] = body
+            self._pending_lfs.pop(oid, None)
+        return {}
+
+    def lfs_verify(self, repo_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        self._repo(repo_id)
+        stored = self.lfs_objects.get(str(payload.get("oid")))
+        if stored is None or len(stored) != payload.get("size"):
+            raise HubError(404, "Object not found in LFS storage")
+        return {}
+
+    def resolve(self, repo_id: str, revision: str, path: str) -> tuple[bytes, dict[str, str]]:
+        """A file's bytes and the headers ``hf_hub_download`` reads (commit, etag; linked etag/size for LFS)."""
+        repo = self._repo(repo_id)
+        ref = self._ref(repo, unquote(revision))
+        content = repo.refs[ref].get(unquote(path))
+        if content is None:
+            raise HubError(404, "Entry not found", "EntryNotFound")
+        headers = {"X-Repo-Commit": repo.heads[ref], "Content-Type": "application/octet-stream"}
+        sha256 = hashlib.sha256(content).hexdigest()
+        if sha256 in self.lfs_objects:
+            headers.update({"ETag": f'"{sha256}"', "X-Linked-Etag": f'"{sha256}"', "X-Linked-Size": str(len(content))})
+        else:
+            headers["ETag"] = f'"{hashlib.sha1(content).hexdigest()}"'
+        return content, headers
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -293,6 +435,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         self._dispatch("POST")
+
+    def do_PUT(self) -> None:  # noqa: N802 - stdlib naming
+        self._dispatch("PUT")
+
+    def do_HEAD(self) -> None:  # noqa: N802 - stdlib naming
+        self._dispatch("HEAD")
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -313,6 +461,13 @@ class _Handler(BaseHTTPRequestHandler):
             return "create_repo"
         if path == "/api/validate-yaml" and method == "POST":
             return "validate_yaml"
+        if STORAGE_ROUTE.match(path):
+            return "lfs_upload" if method == "PUT" else None
+        lfs = LFS_ROUTE.match(path)
+        if lfs:
+            return f"lfs_{lfs.group('action')}" if method == "POST" else None
+        if not path.startswith("/api/") and RESOLVE_ROUTE.match(path):
+            return "resolve" if method in ("GET", "HEAD") else None
         match = REPO_ROUTE.match(path)
         if not match:
             return None
@@ -334,17 +489,24 @@ class _Handler(BaseHTTPRequestHandler):
         request = RecordedRequest(
             method, parts.path, parse_qs(parts.query), {k.lower(): v for k, v in self.headers.items()}, body, endpoint
         )
-        self.hub.requests.append(request)
+        storage = endpoint == "lfs_upload"  # a signed storage URL: another host on the real Hub, no token
+        (self.hub.storage_requests if storage else self.hub.requests).append(request)
         try:
             if endpoint is None:
                 self.hub.unhandled.append(f"{method} {parts.path}")
                 raise HubError(404, f"LocalHub does not implement {method} {parts.path}")
-            if self.hub.token is not None and self.headers.get("Authorization") != f"Bearer {self.hub.token}":
+            authorized = self.headers.get("Authorization") == f"Bearer {self.hub.token}"
+            if self.hub.token is not None and not storage and not authorized:
                 raise HubError(401, "Invalid credentials in Authorization header")
             fault = self.hub._take_fault(endpoint)
             if fault is not None:
                 request.status = fault.status
                 self._send(fault.status, {"error": fault.message}, {"X-Error-Message": fault.message, **fault.headers})
+                return
+            if endpoint == "resolve":
+                content, headers = self._resolve(parts.path)
+                request.status = 200
+                self._send_bytes(200, content, headers)
                 return
             status, answer = self._route(endpoint, parts.path, request.query, body)
         except HubError as error:
@@ -355,10 +517,25 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(error.status, {"error": error.message, **error.extra}, headers)
             return
         request.status = status
-        self._send(status, answer)
+        content_type = LFS_CONTENT_TYPE if endpoint in ("lfs_batch", "lfs_verify") else "application/json"
+        self._send(status, answer, content_type=content_type)
+
+    def _resolve(self, path: str) -> tuple[bytes, dict[str, str]]:
+        match = RESOLVE_ROUTE.match(path)
+        assert match is not None  # routed here only on a match
+        return self.hub.resolve(match.group("repo"), match.group("rev"), match.group("path"))
 
     def _route(self, endpoint: str, path: str, query: dict[str, list[str]], body: bytes) -> tuple[int, Any]:
+        if endpoint == "lfs_upload":
+            storage = STORAGE_ROUTE.match(path)
+            assert storage is not None  # routed here only on a match
+            return 200, self.hub.lfs_upload(storage.group("oid"), query, body)
         payload = json.loads(body) if body and endpoint != "commit" else {}
+        lfs = LFS_ROUTE.match(path)
+        if endpoint == "lfs_batch" and lfs:
+            return 200, self.hub.lfs_batch(lfs.group("repo"), payload)
+        if endpoint == "lfs_verify" and lfs:
+            return 200, self.hub.lfs_verify(lfs.group("repo"), payload)
         match = REPO_ROUTE.match(path)
         repo_id = match.group("repo") if match else ""
         revision = match.group("rev") if match else None
@@ -377,12 +554,20 @@ class _Handler(BaseHTTPRequestHandler):
         create_pr = query.get("create_pr", ["0"])[0] in ("1", "true")
         return 200, self.hub.commit(repo_id, revision or "main", body, create_pr)
 
-    def _send(self, status: int, answer: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(answer).encode("utf-8")
+    def _send(
+        self,
+        status: int,
+        answer: Any,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
+        self._send_bytes(status, json.dumps(answer).encode("utf-8"), {"Content-Type": content_type, **(headers or {})})
+
+    def _send_bytes(self, status: int, data: bytes, headers: dict[str, str]) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
+        for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":  # a HEAD answer carries the headers of the GET, never its body
+            self.wfile.write(data)

@@ -113,6 +113,9 @@ def test_push_with_a_token_from_the_environment(
     local = {p.name for p in model_dir.iterdir()}
     assert set(files) == local
     assert files["model.safetensors"] == (model_dir / "model.safetensors").read_bytes()
+    # the weights took the real Hub's LFS path (batch API, storage PUT without the token), the rest went inline
+    assert commit.lfs_paths == ["model.safetensors"] and len(hub.calls("lfs_batch")) == 1
+    assert [("authorization" in r.headers, r.status) for r in hub.calls("lfs_upload")] == [(False, 200)]
     readme = files["README.md"].decode()
     assert 'CrossEncoder("org/wikiqa-reranker")' in readme and "- wikiqa\n" in readme
     assert (model_dir / "README.md").read_text() != readme  # the model folder itself is never modified
