@@ -3,7 +3,10 @@
 One push is: create the repo (``exist_ok``), create the branch when a revision is given, then upload every file of
 the folder in ONE commit (``create_commit``; ``upload_folder`` may split large folders into several commits).
 Transient failures (connection errors, 5xx, 408, 429) are retried with exponential backoff; 401/403/404 stop at
-once with a message that says what to check. The token is passed explicitly and never logged or put in messages.
+once with a message that says what to check. A commit is not idempotent, so a retry after a failed commit attempt
+first asks the Hub whether the commit landed anyway (a reply lost on the way back) and, if it did, takes it instead
+of committing twice; the commit names the branch head it was built on (``parent_commit``), so it never lands on top
+of a change it did not see. The token is passed explicitly and never logged or put in messages.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from huggingface_hub import CommitOperationAdd, HfApi
+from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
 from rerank_lib.errors import ConfigError, RerankError
@@ -248,7 +251,18 @@ def push_folder(
     if branch is not None:
         run("create_branch", lambda: api.create_branch(repo_id, branch=branch, exist_ok=True))
 
+    message = commit_message or DEFAULT_COMMIT_MESSAGE
+    # The head this commit builds on. A PR is based on it by the Hub itself, and its commit lands on a new ref.
+    parent = None if create_pr else run("repo_info", lambda: _branch_head(api, repo_id, revision))
+    attempted = False
+
     def commit() -> Any:
+        nonlocal attempted
+        if attempted and parent is not None:
+            landed = _landed_commit(api, repo_id, revision, parent, message)
+            if landed is not None:
+                logger.warning("Hub commit to %s landed although its reply was lost; not committing again.", repo_id)
+                return landed
         # Fresh operation objects per attempt: huggingface_hub marks them as used once committed.
         operations = [
             CommitOperationAdd(
@@ -257,13 +271,15 @@ def push_folder(
             )
             for name in files
         ]
+        attempted = True
         return api.create_commit(
             repo_id,
             operations,
-            commit_message=commit_message or DEFAULT_COMMIT_MESSAGE,
+            commit_message=message,
             commit_description=commit_description,
             revision=revision,
             create_pr=create_pr,
+            parent_commit=parent,
         )
 
     info = run("commit", commit)
@@ -277,6 +293,32 @@ def push_folder(
     )
     logger.info("Pushed %d files to %s: %s", len(files), repo_id, outcome.url)
     return outcome
+
+
+def _branch_head(api: HfApi, repo_id: str, revision: str | None) -> str | None:
+    """The commit the branch points at now (all zeros: no commit yet), or None when the Hub does not say (then no
+    parent is pinned and a retried commit is not checked)."""
+    sha = getattr(api.repo_info(repo_id, revision=revision or "main"), "sha", None)
+    return str(sha) if sha and re.fullmatch(r"[0-9a-f]{40}", str(sha)) else None
+
+
+def _landed_commit(api: HfApi, repo_id: str, revision: str | None, parent: str, message: str) -> CommitInfo | None:
+    """The commit an earlier attempt made, if the branch head is a commit with our message right on top of
+    ``parent``; None when the branch still points at ``parent`` (nothing landed) or moved for another reason."""
+    commits = api.list_repo_commits(repo_id, revision=revision or "main")
+    if not commits or commits[0].commit_id == parent:
+        return None
+    head = commits[0]
+    previous = commits[1].commit_id if len(commits) > 1 else "0" * 40  # a branch's first commit has no parent
+    if head.title != message or previous != parent:
+        return None
+    return CommitInfo(
+        commit_url=f"{api.endpoint}/{repo_id}/commit/{head.commit_id}",
+        commit_message=head.title,
+        commit_description=head.message,
+        oid=head.commit_id,
+        _endpoint=api.endpoint,
+    )
 
 
 def resolve_repo_id(

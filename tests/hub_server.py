@@ -14,8 +14,10 @@ huggingface_hub uses Xet whenever ``hf_xet`` is installed, without asking the se
 storage. Files are stored per repo and revision so tests can read what arrived; ``GET``/``HEAD
 /<repo>/resolve/<rev>/<path>`` serves them back (``hf_hub_download`` works against it).
 
-Fault injection: ``hub.fail("commit", 500)`` makes the next commit answer 500 once; ``LocalHub(token=...)``
-answers 401 to any request that does not carry that token.
+Fault injection: ``hub.fail("commit", 500)`` makes the next commit answer 500 once; ``hub.lose_reply("commit")``
+applies the next commit and then drops the connection without answering (a reply lost on the way back);
+``LocalHub(token=...)`` answers 401 to any request that does not carry that token. A commit whose header names a
+``parentCommit`` that is no longer the branch head is refused with 412, as on the Hub.
 
 Usage::
 
@@ -33,6 +35,7 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -47,6 +50,7 @@ ENDPOINTS = (
     "validate_yaml",
     "preupload",
     "commit",
+    "commits",
     "lfs_batch",
     "lfs_upload",
     "lfs_verify",
@@ -54,7 +58,7 @@ ENDPOINTS = (
 )
 ZERO_OID = "0" * 40
 REPO_ROUTE = re.compile(
-    r"^/api/models/(?P<repo>[^/]+/[^/]+)(?:/(?P<action>branch|preupload|commit|revision|refs)(?:/(?P<rev>.+))?)?$"
+    r"^/api/models/(?P<repo>[^/]+/[^/]+)(?:/(?P<action>branch|preupload|commits|commit|revision|refs)(?:/(?P<rev>.+))?)?$"
 )
 LFS_ROUTE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/(?P<action>batch|verify)$")
 STORAGE_ROUTE = re.compile(r"^/lfs-storage/(?P<oid>[0-9a-f]{64})$")
@@ -78,6 +82,7 @@ class Commit:
     deleted: list[str]
     pr_num: int | None = None
     lfs_paths: list[str] = field(default_factory=list)  # the files that arrived as ``lfsFile`` pointers
+    date: str = ""
 
 
 @dataclass
@@ -86,6 +91,7 @@ class Repo:
     private: bool
     refs: dict[str, dict[str, bytes]] = field(default_factory=lambda: {"main": {}})
     heads: dict[str, str] = field(default_factory=lambda: {"main": ZERO_OID})
+    history: dict[str, list[str]] = field(default_factory=lambda: {"main": []})  # commit oids per ref, oldest first
     pull_requests: list[str] = field(default_factory=list)
 
 
@@ -143,6 +149,7 @@ class LocalHub:
         self._xet_setting: bool | None = None
         self.unhandled: list[str] = []
         self._faults: list[_Fault] = []
+        self._lost_replies: dict[str, int] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -203,6 +210,20 @@ class LocalHub:
             raise ValueError(f"Unknown endpoint {endpoint!r}; expected one of {ENDPOINTS}.")
         with self._lock:
             self._faults.append(_Fault(endpoint, status, times, message, headers or {}))
+
+    def lose_reply(self, endpoint: str, times: int = 1) -> None:
+        """Handle the next ``times`` requests to ``endpoint`` fully, then close the connection without answering."""
+        if endpoint not in ENDPOINTS:
+            raise ValueError(f"Unknown endpoint {endpoint!r}; expected one of {ENDPOINTS}.")
+        with self._lock:
+            self._lost_replies[endpoint] = self._lost_replies.get(endpoint, 0) + times
+
+    def _take_lost_reply(self, endpoint: str) -> bool:
+        with self._lock:
+            if self._lost_replies.get(endpoint, 0) > 0:
+                self._lost_replies[endpoint] -= 1
+                return True
+        return False
 
     def files(self, repo_id: str, revision: str = "main") -> dict[str, bytes]:
         """The file tree of a branch or ``refs/pr/N`` after the latest commit."""
@@ -277,6 +298,7 @@ class LocalHub:
             start = self._ref(repo, payload.get("startingPoint") or "main")
             repo.refs[branch] = dict(repo.refs[start])
             repo.heads[branch] = repo.heads[start]
+            repo.history[branch] = list(repo.history[start])
         return {}
 
     def validate_yaml(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -330,6 +352,9 @@ class LocalHub:
             else:
                 raise HubError(400, f"LocalHub does not implement commit entries of kind {line['key']!r}")
         with self._lock:
+            parent = header.get("parentCommit")
+            if parent and not create_pr and parent != repo.heads[target]:
+                raise HubError(412, "A commit has happened since. Please refresh and try again.")
             tree = dict(repo.refs[target])
             for path in deleted:
                 tree = {name: data for name, data in tree.items() if name != path and not name.startswith(path + "/")}
@@ -344,6 +369,7 @@ class LocalHub:
             oid = digest.hexdigest()
             repo.refs[ref] = tree
             repo.heads[ref] = oid
+            repo.history[ref] = [*repo.history[target], oid]
             self.commits.append(
                 Commit(
                     repo_id,
@@ -355,11 +381,28 @@ class LocalHub:
                     deleted,
                     pr_num,
                     lfs_paths,
+                    datetime.now(UTC).isoformat().replace("+00:00", "Z"),
                 )
             )
         answer = {"commitUrl": f"{self.url}/{repo_id}/commit/{oid}", "commitOid": oid, "success": True}
         answer["pullRequestUrl"] = f"{self.url}/{repo_id}/discussions/{pr_num}" if pr_num else None
         return answer
+
+    def list_commits(self, repo_id: str, revision: str) -> list[dict[str, Any]]:
+        """A ref's history, newest first, in the shape ``HfApi.list_repo_commits`` reads (one page)."""
+        repo = self._repo(repo_id)
+        ref = self._ref(repo, unquote(revision))
+        by_oid = {commit.oid: commit for commit in self.commits}
+        return [
+            {
+                "id": oid,
+                "authors": [{"user": self.user}],
+                "date": by_oid[oid].date,
+                "title": by_oid[oid].summary,
+                "message": by_oid[oid].description,
+            }
+            for oid in reversed(repo.history[ref])
+        ]
 
     # ----- LFS -----
     def _signature(self, oid: str) -> str:
@@ -476,6 +519,8 @@ class _Handler(BaseHTTPRequestHandler):
             return "repo_info"
         if method == "GET" and action == "refs":
             return "refs"
+        if method == "GET" and action == "commits" and match.group("rev"):
+            return "commits"
         if method == "POST" and action == "branch" and match.group("rev"):
             return "create_branch"
         if method == "POST" and action in ("preupload", "commit") and match.group("rev"):
@@ -509,6 +554,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_bytes(200, content, headers)
                 return
             status, answer = self._route(endpoint, parts.path, request.query, body)
+            if self.hub._take_lost_reply(endpoint):
+                self.close_connection = True  # applied, but the client never hears back
+                return
         except HubError as error:
             request.status = error.status
             headers = {"X-Error-Message": error.message}
@@ -547,6 +595,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, self.hub.repo_info(repo_id, revision)
         if endpoint == "refs":
             return 200, self.hub.list_refs(repo_id)
+        if endpoint == "commits":
+            return 200, self.hub.list_commits(repo_id, revision or "main")
         if endpoint == "create_branch":
             return 200, self.hub.create_branch(repo_id, revision or "", payload)
         if endpoint == "preupload":
