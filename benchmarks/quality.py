@@ -240,7 +240,7 @@ def chart(report: dict[str, Any], path: Path) -> None:
 
     table = report["table"]
     groups = [(d, m) for d in DATASETS for m in ("ndcg@10", "mrr@10") if m in table.get(d, {})]
-    figure, axis = plt.subplots(figsize=(max(6, 1.6 * len(groups)), 4))
+    figure, axis = plt.subplots(figsize=(max(6, 1.6 * len(groups)), 4.6))
     width = 0.8 / len(SYSTEMS)
     for offset, system in enumerate(SYSTEMS):
         means = [table[d][m].get(system, {}).get("mean", 0.0) for d, m in groups]
@@ -249,8 +249,9 @@ def chart(report: dict[str, Any], path: Path) -> None:
         axis.bar(positions, means, width, yerr=stds, capsize=3, label=SYSTEM_LABELS[system])
     axis.set_xticks(range(len(groups)), [f"{DATASETS[d]}\n{m.upper()}" for d, m in groups], fontsize=8)
     axis.set_ylim(0, 1)
-    axis.set_title(f"Default recipe vs baselines ({len(report['runs'])} seeds, {report['date']})")
-    axis.legend(fontsize=8, loc="lower right")
+    seeds = len(report["runs"])
+    axis.set_title(f"Default recipe vs baselines ({seeds} seed{'s' if seeds != 1 else ''}, {report['date']})")
+    axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=len(SYSTEMS))
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
