@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--output", type=Path, default=RESULTS / "quality", help="results prefix: writes .json, .md and .png"
     )
+    parser.add_argument(
+        "--report-only", action="store_true", help="rebuild .md and .png from the existing .json; run nothing"
+    )
     return parser.parse_args(argv)
 
 
@@ -75,6 +78,14 @@ def stage(root: Path, name: str, overrides: list[str], log: Path) -> float:
     if completed.returncode != 0:
         raise SystemExit(f"stage {name} failed in {root} (exit {completed.returncode}); see {log}")
     return time.perf_counter() - started
+
+
+def recipe_fingerprint(params: Path, overrides: list[str]) -> str:
+    """The parsed params and overrides, so an edited comment in params.yaml does not discard finished seeds."""
+    import yaml
+
+    recipe = json.dumps([yaml.safe_load(params.read_text()), overrides], sort_keys=True, default=str)
+    return hashlib.sha256(recipe.encode()).hexdigest()[:16]
 
 
 def reset_if_changed(root: Path, fingerprint: str, stale: list[str]) -> None:
@@ -270,7 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     work = args.work_dir.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    fingerprint = hashlib.sha256((args.params.read_text() + "\n".join(args.overrides)).encode()).hexdigest()[:16]
+    if args.report_only:
+        report = json.loads(args.output.with_suffix(".json").read_text())
+        report["targets"] = check_targets(report["table"])
+        write_outputs(report, args.output)
+        print(markdown(report))
+        return 0
+    fingerprint = recipe_fingerprint(args.params, args.overrides)
     shared = prepare_shared(work, args.params, args.overrides, fingerprint)
     runs = []
     for seed in args.seeds:
