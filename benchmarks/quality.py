@@ -20,7 +20,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -30,6 +29,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))  # run as a script from anywhere
+
+from speed import machine  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 SYSTEMS = ("bm25", "bi_encoder", "ours")
 SYSTEM_LABELS = {"bm25": "BM25", "bi_encoder": "bi-encoder (zero-shot)", "ours": "ours (default recipe)"}
@@ -268,15 +271,6 @@ def chart(report: dict[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
-def machine() -> dict[str, Any]:
-    cpu = platform.processor()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
-        cpu = names[0] if names else cpu
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "platform": platform.platform()}
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     work = args.work_dir.resolve()
@@ -307,7 +301,7 @@ def build_report(args: argparse.Namespace, runs: list[dict[str, Any]]) -> dict[s
         "command": command,
         "params": args.params.read_text(),
         "overrides": args.overrides,
-        "machine": machine(),
+        "machine": machine(),  # the same description as the speed benchmark's results
         "runs": runs,
         "table": table,
         "targets": check_targets(table),
