@@ -43,6 +43,23 @@ def test_first_load_exports_next_to_the_model_and_matches_torch(model_dir: Path,
     assert abs(single - float(torch_scores[0])) < 1e-4
 
 
+def test_export_keeps_batch_and_length_symbolic_on_unpadded_and_long_batches(model_dir: Path, tmp_path: Path) -> None:
+    """The tracer sees one padded example; batches without padding or longer than it must still score as torch."""
+    import onnx as onnx_format
+
+    copied = Path(shutil.copytree(model_dir, tmp_path / "exported"))
+    model = CrossEncoder(copied, device="cpu", backend="onnx")
+    graph = onnx_format.load(str(copied / "onnx" / "model.onnx")).graph
+    for graph_input in graph.input:
+        dims = graph_input.type.tensor_type.shape.dim
+        assert [dim.dim_param for dim in dims] == ["batch", "sequence"], graph_input.name
+    reference = CrossEncoder(model_dir, device="cpu")
+    long_document = " ".join(DOCUMENTS * 3)  # far longer than the export example
+    batches = [[PAIRS[3]] * 4, [(QUERIES[0], long_document), PAIRS[0]], [(QUERIES[1], long_document)]]
+    for batch in batches:
+        np.testing.assert_allclose(model.predict(batch), reference.predict(batch), atol=1e-4, rtol=0)
+
+
 def test_second_load_reuses_the_export(onnx_exported_dir: Path, tmp_path: Path, monkeypatch) -> None:
     folder = _copy(onnx_exported_dir, tmp_path)
     exported = folder / "onnx" / "model.onnx"
