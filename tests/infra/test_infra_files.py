@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from tasks.config import LaunchConfig
+
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 COMPOSE_FILE = INFRA / "docker-compose.yml"
@@ -792,6 +794,21 @@ def test_infra_project_image_installs_the_project(name: str) -> None:
     packages = {pattern.rstrip("*") for pattern in pyproject()["tool"]["setuptools"]["packages"]["find"]["include"]}
     runtime = {"pyproject.toml", pyproject()["project"]["readme"], "params.yaml", "profiles", "infra/accelerate"}
     assert packages | runtime <= copied, f"{name}: not copied: {sorted(packages | runtime - copied)}"
+
+
+@pytest.mark.parametrize("name", PROJECT_DOCKERFILES)
+def test_infra_project_image_installs_a_pinned_verified_kubectl(name: str) -> None:
+    """`launch.kind: pytorchjob` runs kubectl in the flow-run pod, which runs these images."""
+    args = dict(item.value.split("=", 1) for item in instructions_of(name, "ARG") if "=" in item.value)
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", args.get("KUBECTL_VERSION", "")), f"{name}: pin KUBECTL_VERSION"
+    runs = [item.value for item in instructions_of(name, "RUN")]
+    (install,) = [index for index, run in enumerate(runs) if "/usr/local/bin/kubectl" in run]
+    assert "${KUBECTL_VERSION}" in runs[install] and "sha256sum --check" in runs[install]
+    assert "kubectl version --client" in runs[install]  # the build fails if the binary does not run
+    apt = " ".join(run for run in runs[:install] if "apt-get install" in run)
+    assert "curl" in apt.split() and "ca-certificates" in apt.split(), f"{name}: curl must be installed first"
+    # what the flow calls: the bare name, found on PATH in the image
+    assert LaunchConfig().kubectl == "kubectl"
 
 
 def test_infra_cpu_image_uses_cpu_torch() -> None:
