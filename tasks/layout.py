@@ -26,6 +26,11 @@ class Layout:
         return self.root / "data" / "prepared"
 
     @property
+    def bm25_cache(self) -> Path:
+        """BM25 indexes of BEIR corpora, shared by evaluation during training and the evaluate stage."""
+        return self.root / ".cache" / "bm25"
+
+    @property
     def checkpoints(self) -> Path:
         return self.root / "artifacts" / "checkpoints"
 

@@ -25,6 +25,7 @@ from tasks.io import file_md5, write_json_atomic, write_text_atomic
 from tasks.losses import build_loss, check_loss
 from tasks.prepare import load_training_frame
 from tasks.tracking import RUN_ID_ENV, MlflowStepMetricsCallback, is_main_process, start_run
+from tasks.train_evaluation import EVAL_LOG_FILE, build_training_evaluator, write_eval_log
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ def run_train(
     for name, spec in cfg.datasets.items():  # unknown losses or options fail before any model is loaded
         check_loss(f"train.datasets.{name}", spec.loss, spec.loss_options)
     datasets, hashes = training_datasets(cfg, Path(prepared))
+    evaluator = build_training_evaluator(cfg.evaluation, Path(root))  # a bad folder fails before the model loads
     run_config = {"train": cfg.model_dump(mode="json"), "data_md5": hashes}
     resume = _resume_point(Path(checkpoints), run_config)
     # Only rank 0 talks to MLflow; other ranks of a torchrun/accelerate launch just train.
@@ -147,13 +149,18 @@ def run_train(
         report_to="none",
         batch_sampler=cfg.batch_sampler,
         multi_dataset_batch_sampler=cfg.multi_dataset_batch_sampler,
+        eval_strategy="steps" if evaluator is not None else "no",
+        eval_steps=cfg.evaluation.steps,
+        per_device_eval_batch_size=cfg.evaluation.batch_size,
     )
     callbacks = [MlflowStepMetricsCallback(run_id)] if run_id else []
-    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=train_dataset, loss=loss, callbacks=callbacks)
+    trainer = CrossEncoderTrainer(
+        model=model, args=args, train_dataset=train_dataset, loss=loss, evaluator=evaluator, callbacks=callbacks
+    )
     if resume:
         logger.info("Resuming training from %s", resume)
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=resume)
+    trainer.train(resume_from_checkpoint=resume)  # with eval steps, transformers also evaluates the last step
     seconds = time.perf_counter() - started
     rows = sum(len(d) for d in datasets.values())
     if not trainer.is_world_process_zero():
@@ -161,6 +168,10 @@ def run_train(
 
     model.save_pretrained(out)
     _write_training_log(Path(out) / TRAINING_LOG_FILE, trainer.state.log_history)
+    if evaluator is not None:
+        write_eval_log(Path(out) / EVAL_LOG_FILE, trainer.state.log_history)
+    else:  # no curves this run: an earlier run's must not pass for them
+        (Path(out) / EVAL_LOG_FILE).unlink(missing_ok=True)
     card_data = card_data_from_trainer(
         trainer,
         model_name="",

@@ -1,7 +1,7 @@
 """`dvc metrics show` and `dvc plots show` on the pipeline's outputs (the shared project of tests/dvc_support.py).
 
-dvc.yaml declares ``artifacts/eval/metrics.json`` as metrics and the training loss per logged step
-(``artifacts/trained/training_log.csv``) as a plot.
+dvc.yaml declares ``artifacts/eval/metrics.json`` as metrics, and as plots the training loss per logged step
+(``artifacts/trained/training_log.csv``) and the metrics of evaluation during training (``eval_log.csv``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.dvc_support import ResumedProject, dvc, dvc_json, resumed_project
+from tests.dvc_support import MAX_STEPS, ResumedProject, dvc, dvc_json, resumed_project
 
 pytestmark = pytest.mark.slow
 
@@ -53,3 +53,21 @@ def test_dvc_plots_show_renders_the_training_loss(project: ResumedProject, tmp_p
     dvc(project.root, "plots", "show", "-o", str(out))
     page = (out / "index.html").read_text()
     assert "training loss" in page and "vega" in page
+
+
+def test_dvc_plots_show_renders_the_evaluation_curves_of_the_resumed_run(project: ResumedProject) -> None:
+    log = pd.read_csv(project.root / "artifacts" / "trained" / "eval_log.csv")
+    every = project.summary["hyperparameters"]["evaluation"]["steps"]
+    # Evaluations before the SIGKILL come back from the checkpoint's state: each step once, none lost.
+    assert log["step"].tolist() == list(range(every, MAX_STEPS + 1, every))
+    assert log["ndcg_at_10"].between(0, 1).all()
+
+    shown = dvc_json(project.root, "plots", "show", "--json")
+    assert not shown.get("errors"), shown.get("errors")
+    (plot,) = shown["data"]["evaluation during training"]
+    # One line per declared column, told apart by dash pattern: the model's metrics and BM25's.
+    lines = plot["content"]["encoding"]["strokeDash"]["scale"]["domain"]
+    assert sorted(lines) == ["bm25_ndcg_at_10", "map", "mrr_at_10", "ndcg_at_10"]
+    values = plot["content"]["data"]["values"]
+    ndcg = {int(v["step"]): float(v["dvc_inferred_y_value"]) for v in values if v["field"] == "ndcg_at_10"}
+    assert ndcg == pytest.approx(dict(zip(log["step"].tolist(), log["ndcg_at_10"].tolist(), strict=True)))

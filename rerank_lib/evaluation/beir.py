@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,6 +171,9 @@ class CrossEncoderBEIREvaluator(CrossEncoderEvaluator):
             numbers use 2; BEIR and pytrec_eval use 1).
         cache_dir: where BM25 indexes are cached; default :func:`~rerank_lib.evaluation.bm25.default_cache_dir`.
         use_cache: set False to always rebuild the index in memory.
+        max_queries: evaluate a seeded sample of this many judged queries per dataset (all when None): a cheap,
+            fixed subset for evaluations during training.
+        query_seed: the seed of that sample, so every evaluation of a run (and every run) scores the same queries.
 
     Keys: ``{name}_{dataset}_{metric}`` and ``{name}_{dataset}_base_{metric}`` per dataset, and
     ``{name}_mean_{metric}`` / ``{name}_mean_base_{metric}`` averaged over datasets (each dataset weighs the same).
@@ -194,6 +198,8 @@ class CrossEncoderBEIREvaluator(CrossEncoderEvaluator):
         show_progress_bar: bool = False,
         write_csv: bool = True,
         splits: Mapping[str, str] | None = None,
+        max_queries: int | None = None,
+        query_seed: int = 0,
     ) -> None:
         super().__init__(name=name, batch_size=batch_size, show_progress_bar=show_progress_bar, write_csv=write_csv)
         if isinstance(datasets, Mapping):
@@ -221,6 +227,10 @@ class CrossEncoderBEIREvaluator(CrossEncoderEvaluator):
         unknown = sorted(set(splits or {}) - set(folders))
         if unknown:
             raise DataValidationError(f"BEIR evaluator: splits given for unknown datasets {unknown}.")
+        if max_queries is not None and max_queries < 1:
+            raise ValueError(f"max_queries must be at least 1 (or None for all queries); got {max_queries}.")
+        self.max_queries = max_queries
+        self.query_seed = query_seed
         self.top_k = top_k
         self.at_k = at_k
         self.k1 = k1
@@ -274,6 +284,9 @@ class CrossEncoderBEIREvaluator(CrossEncoderEvaluator):
         }
         if not evaluated:
             raise DataValidationError(f"BEIR dataset {dataset_name!r} ({folder}): no query has a positive qrel.")
+        if self.max_queries is not None and len(evaluated) > self.max_queries:
+            keep = set(random.Random(self.query_seed).sample(sorted(evaluated), self.max_queries))
+            evaluated = {query_id: text for query_id, text in evaluated.items() if query_id in keep}
         bm25 = BM25(k1=self.k1, b=self.b).fit(corpus, cache_dir=self.cache_dir if self.use_cache else None)
         prepared = []
         for query_id, text in evaluated.items():
@@ -368,4 +381,6 @@ class CrossEncoderBEIREvaluator(CrossEncoderEvaluator):
             "at_k": self.at_k,
             "bm25": {"k1": self.k1, "b": self.b},
             "relevance_level": self.relevance_level,
+            "max_queries": self.max_queries,
+            "query_seed": self.query_seed,
         }

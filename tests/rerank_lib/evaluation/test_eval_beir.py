@@ -234,3 +234,29 @@ def test_configuration_errors(scifact: Path, tmp_path: Path) -> None:
     (scifact / "qrels" / "dev.tsv").write_text("q5\td1\t0\n", encoding="utf-8")
     with pytest.raises(DataValidationError, match="no query has a positive qrel"):
         assert empty_qrels.num_queries
+
+
+def test_max_queries_scores_the_same_seeded_subset_every_time(scifact: Path, tmp_path: Path, table_model) -> None:
+    model = table_model(pseudo_random)
+    full = CrossEncoderBEIREvaluator([scifact], top_k=5, cache_dir=tmp_path / "cache", write_csv=False)
+    full(model)
+    per_query_pairs = {query.query_id: len(query.doc_ids) for query in full._datasets()[0].queries}
+    assert sorted(per_query_pairs) == ["q1", "q2", "q3"]
+
+    subsets = []
+    for _ in range(2):
+        evaluator = CrossEncoderBEIREvaluator(
+            [scifact], top_k=5, cache_dir=tmp_path / "cache", write_csv=False, max_queries=2, query_seed=7
+        )
+        model.calls.clear()
+        evaluator(model)
+        kept = [query.query_id for query in evaluator._datasets()[0].queries]
+        assert evaluator.num_queries == {"scifact": 2}
+        assert model.calls[0]["pairs"] == sum(per_query_pairs[query_id] for query_id in kept)
+        subsets.append(kept)
+    assert subsets[0] == subsets[1]
+    assert evaluator.get_config_dict()["max_queries"] == 2
+    larger = CrossEncoderBEIREvaluator([scifact], top_k=5, cache_dir=tmp_path / "cache", max_queries=10)
+    assert larger.num_queries == {"scifact": 3}  # a limit above the number of queries keeps them all
+    with pytest.raises(ValueError, match="max_queries must be at least 1"):
+        CrossEncoderBEIREvaluator([scifact], max_queries=0)
