@@ -29,18 +29,24 @@ Usage::
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
 import secrets
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
+
+if TYPE_CHECKING:
+    import pytest
 
 ENDPOINTS = (
     "create_repo",
@@ -621,3 +627,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":  # a HEAD answer carries the headers of the GET, never its body
             self.wfile.write(data)
+
+
+@contextlib.contextmanager
+def isolated_hub(
+    monkeypatch: pytest.MonkeyPatch, home: Path, token: str, set_endpoint: bool = False
+) -> Iterator[LocalHub]:
+    """A running LocalHub that accepts only ``token``, where no saved login or ``HF_TOKEN`` can stand in for it.
+
+    ``set_endpoint`` also points ``HF_ENDPOINT`` at it, for code that reaches the Hub without an endpoint argument.
+    """
+    monkeypatch.setenv("HF_HOME", str(Path(home) / "hf-home"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with LocalHub(token=token) as server:
+        if set_endpoint:
+            monkeypatch.setenv("HF_ENDPOINT", server.url)
+        yield server

@@ -14,7 +14,7 @@ import yaml
 from rerank_lib import CrossEncoder
 from rerank_lib.hub import HubPushError, RetryPolicy, push_folder
 from rerank_lib.model_card.collect import card_data_from_model
-from tests.hub_server import LocalHub
+from tests.hub_server import LocalHub, isolated_hub
 
 TOKEN = "hf_TestTokenDoNotLeak0123456789abcdef"
 FAST = RetryPolicy(attempts=3, base_delay=0.0)
@@ -22,10 +22,7 @@ FAST = RetryPolicy(attempts=3, base_delay=0.0)
 
 @pytest.fixture
 def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[LocalHub]:
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no saved login is ever used
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    with LocalHub(token=TOKEN) as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.url)
+    with isolated_hub(monkeypatch, tmp_path, TOKEN, set_endpoint=True) as server:
         yield server
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rerank_lib.hub import HubPushError, RetryPolicy, push_folder
-from tests.hub_server import LocalHub
+from tests.hub_server import LocalHub, isolated_hub
 
 TOKEN = "hf_RetryTokenNeverLogged0123456789abcdef"
 FAST = RetryPolicy(attempts=3, base_delay=0.0)
@@ -17,9 +17,7 @@ FAST = RetryPolicy(attempts=3, base_delay=0.0)
 
 @pytest.fixture
 def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[LocalHub]:
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    with LocalHub(token=TOKEN) as server:
+    with isolated_hub(monkeypatch, tmp_path, TOKEN) as server:
         yield server
 
 

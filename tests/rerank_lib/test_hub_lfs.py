@@ -16,7 +16,7 @@ from huggingface_hub import hf_hub_download
 from safetensors.torch import save_file
 
 from rerank_lib.hub import RetryPolicy, push_folder
-from tests.hub_server import LocalHub, RecordedRequest
+from tests.hub_server import LocalHub, RecordedRequest, isolated_hub
 
 TOKEN = "hf_LfsTokenNeverInBodies0123456789abcdef"
 FAST = RetryPolicy(attempts=3, base_delay=0.0)
@@ -24,9 +24,7 @@ FAST = RetryPolicy(attempts=3, base_delay=0.0)
 
 @pytest.fixture
 def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[LocalHub]:
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no saved login is ever used
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    with LocalHub(token=TOKEN) as server:
+    with isolated_hub(monkeypatch, tmp_path, TOKEN) as server:
         yield server
 
 

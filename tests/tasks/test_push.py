@@ -18,7 +18,7 @@ from rerank_lib.model_card import render_model_card
 from rerank_lib.model_card.collect import card_data_from_model
 from tasks.config import PushConfig, _format_validation_error
 from tasks.push import PushResult, result_summary, run_push
-from tests.hub_server import LocalHub
+from tests.hub_server import LocalHub, isolated_hub
 
 TOKEN = "hf_PipelineTokenNeverLogged0123456789ab"
 PROJECT = Path(__file__).resolve().parents[2]
@@ -45,9 +45,7 @@ def registry(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[LocalHub]:
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    with LocalHub(token=TOKEN) as server:
+    with isolated_hub(monkeypatch, tmp_path, TOKEN) as server:
         yield server
 
 

@@ -15,7 +15,7 @@ from safetensors.torch import load
 from training_testkit import make_args, varied_pairs
 
 from rerank_lib import CrossEncoder, CrossEncoderTrainer
-from tests.hub_server import LocalHub
+from tests.hub_server import LocalHub, isolated_hub
 
 TOKEN = "hf_TrainerTokenDoNotLeak0123456789abcd"
 
@@ -23,10 +23,7 @@ TOKEN = "hf_TrainerTokenDoNotLeak0123456789abcd"
 @pytest.fixture
 def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[LocalHub]:
     """A loopback Hub that answers 401 without TOKEN; no saved login or HF_TOKEN can stand in for hub_token."""
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    with LocalHub(token=TOKEN) as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.url)
+    with isolated_hub(monkeypatch, tmp_path, TOKEN, set_endpoint=True) as server:
         yield server
 
 
