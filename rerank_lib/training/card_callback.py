@@ -8,7 +8,6 @@ column statistics, evaluation datasets, every hyperparameter, and the best step.
 from __future__ import annotations
 
 import itertools
-import math
 import time
 import weakref
 from dataclasses import MISSING, fields
@@ -21,7 +20,8 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from transformers.trainer_pt_utils import AcceleratorConfig
 
 from rerank_lib.activation import activation_to_path
-from rerank_lib.model_card.data import DatasetInfo, EvaluationInfo, LossInfo, ModelCardData
+from rerank_lib.model_card.collect import column_stats
+from rerank_lib.model_card.data import ColumnStats, DatasetInfo, EvaluationInfo, LossInfo, ModelCardData
 
 if TYPE_CHECKING:
     from rerank_lib.training.trainer import CrossEncoderTrainer
@@ -40,43 +40,6 @@ def first_rows(dataset: Any, limit: int) -> list[dict[str, Any]]:
     if hasattr(dataset, "select") and hasattr(dataset, "to_list"):
         return dataset.select(range(count)).to_list()
     return [dict(dataset[index]) for index in range(count)]
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, (list, tuple)):
-        return "list"
-    return type(value).__name__
-
-
-def column_statistics(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per column: its type and min/mean/max of text length (characters), list length (items) or value."""
-    stats: dict[str, dict[str, Any]] = {}
-    columns = list(rows[0]) if rows else []
-    for column in columns:
-        values = [row.get(column) for row in rows]
-        kinds = {_kind(value) for value in values}
-        kind = kinds.pop() if len(kinds) == 1 else "mixed"
-        measure: list[float] = []
-        unit = None
-        if kind == "string":
-            measure, unit = [len(value) for value in values], "characters"
-        elif kind == "list":
-            measure, unit = [len(value) for value in values], "items"
-        elif kind in ("int", "float", "bool"):
-            measure, unit = [float(value) for value in values if not math.isnan(float(value))], "value"
-        entry: dict[str, Any] = {"dtype": kind, "rows": len(values)}
-        if measure:
-            entry.update(unit=unit, min=min(measure), mean=sum(measure) / len(measure), max=max(measure))
-        stats[column] = entry
-    return stats
 
 
 def _loss_info(loss: Any) -> LossInfo:
@@ -142,7 +105,7 @@ class ModelCardCallback(TrainerCallback):
         self._trainer = weakref.ref(trainer)  # the trainer owns this callback; no reference cycle
         self.train_datasets: list[DatasetInfo] = []
         self.eval_datasets: list[DatasetInfo] = []
-        self.column_stats: dict[str, dict[str, dict[str, Any]]] = {}
+        self.column_stats: dict[str, dict[str, ColumnStats]] = {}
         self.losses: list[LossInfo] = []
         self.evaluations: list[EvaluationInfo] = []
         self.all_hyperparameters: dict[str, Any] = {}
@@ -164,8 +127,10 @@ class ModelCardCallback(TrainerCallback):
         rows = first_rows(dataset, STAT_ROWS)
         streaming = isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__")
         size = len(rows) if streaming else len(dataset)  # streaming: corrected to the rows trained on at the end
-        info = DatasetInfo(name=name, size=size, columns=list(rows[0]) if rows else [], examples=rows[:EXAMPLE_ROWS])
-        self.column_stats[name if split == "train" else f"{split}:{name}"] = column_statistics(rows)
+        stats = column_stats(rows, STAT_ROWS)
+        columns = list(rows[0]) if rows else []
+        info = DatasetInfo(name=name, size=size, columns=columns, examples=rows[:EXAMPLE_ROWS], column_stats=stats)
+        self.column_stats[name if split == "train" else f"{split}:{name}"] = stats
         self._seen_datasets[key] = (id(dataset), info)
         return info
 

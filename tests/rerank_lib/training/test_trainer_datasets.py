@@ -157,8 +157,9 @@ def test_evaluator_list_selects_and_restores_the_best_checkpoint(tiny_model: Cro
     assert collector.all_hyperparameters["weight_decay"] == 0.0
     assert card.log_history == trainer.state.log_history and card.training_seconds is not None
     stats = collector.column_stats["train"]
-    assert stats["query"]["dtype"] == "string" and stats["query"]["unit"] == "characters"
-    assert stats["label"]["min"] == 0.0 and stats["label"]["max"] == 1.0
+    assert stats["query"].dtype == "string" and stats["query"].unit == "characters"
+    assert stats["label"].min == 0.0 and stats["label"].max == 1.0
+    assert card.datasets[0].column_stats == stats  # the card's training-data table has them too
 
 
 def test_evaluator_with_eval_dataset_dict_runs_once_per_evaluation(tiny_model: CrossEncoder, tmp_path: Path) -> None:
