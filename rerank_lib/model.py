@@ -24,6 +24,7 @@ from rerank_lib import __version__
 from rerank_lib.activation import activation_from_path, activation_to_path, default_activation
 from rerank_lib.atomic import build_directory_atomic
 from rerank_lib.backends._common import check_backend_options
+from rerank_lib.batching import batch_count, token_sorted_batches
 from rerank_lib.errors import ModelLoadError
 
 logger = logging.getLogger(__name__)
@@ -276,11 +277,11 @@ class CrossEncoder(nn.Module):
         head = scoring_head(self.model, self.num_labels) if precision == "bf16" else None
         return torch_inference(self.device, precision, self.num_threads, head)
 
-    def _batch_logits(self, pairs: list[Pair], precision: str) -> torch.Tensor:
+    def _batch_logits(self, features: dict[str, np.ndarray], precision: str) -> torch.Tensor:
         """One batch's logits from torch or from the exported backend (see ``backend`` in the class docstring)."""
         if self._backend_runner is None:
-            return self(**self.tokenize(pairs))
-        return self._backend_runner.logits(self.tokenizer, pairs, self.max_length, precision)
+            return self(**{name: torch.from_numpy(values).to(self.device) for name, values in features.items()})
+        return self._backend_runner.logits(features, precision)
 
     @torch.inference_mode()
     def predict(
@@ -294,7 +295,7 @@ class CrossEncoder(nn.Module):
         convert_to_tensor: bool = False,
         precision: str | None = None,
     ) -> np.ndarray | torch.Tensor | list[torch.Tensor] | float:
-        """Score pairs. Batches are built from length-sorted pairs; results come back in input order.
+        """Score pairs. Batches are built from pairs sorted by token count; results come back in input order.
 
         ``precision`` (``"fp32"``/``"bf16"``) overrides the model's ``precision`` for this call.
         """
@@ -302,19 +303,18 @@ class CrossEncoder(nn.Module):
         if show_progress_bar is None:
             show_progress_bar = logger.getEffectiveLevel() <= logging.INFO and len(pairs) > batch_size
         activation = activation_fn if activation_fn is not None else self.activation_fn
-        order = np.argsort([-(len(str(a)) + len(str(b))) for a, b in pairs], kind="stable")
         was_training = self.training
         self.eval()
         scores: list[torch.Tensor] = [None] * len(pairs)  # type: ignore[list-item]
-        starts = range(0, len(pairs), batch_size)
+        batches = token_sorted_batches(self.tokenizer, pairs, self.max_length, batch_size)
+        total = batch_count(len(pairs), batch_size)
         with self._inference_context(precision or self.precision):
-            for start in tqdm(starts, desc="Scoring", disable=not show_progress_bar):
-                batch_index = order[start : start + batch_size]
-                logits = activation(self._batch_logits([pairs[i] for i in batch_index], precision or self.precision))
+            for batch in tqdm(batches, total=total, desc="Scoring", disable=not show_progress_bar):
+                logits = activation(self._batch_logits(batch.features, precision or self.precision))
                 if apply_softmax and logits.shape[1] > 1:
                     logits = torch.softmax(logits, dim=1)
                 logits = logits.float().cpu()
-                for row, original in enumerate(batch_index):
+                for row, original in enumerate(batch.indices):
                     scores[original] = logits[row]
         if was_training:
             self.train()

@@ -13,9 +13,11 @@ Nothing in this package imports them until a backend is asked for.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
 import torch
 
 from rerank_lib.backends._common import (
@@ -39,8 +41,6 @@ from rerank_lib.backends.openvino import export_openvino_model
 from rerank_lib.backends.torch_backend import bf16_supported, scoring_head, torch_inference
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from rerank_lib.model import CrossEncoder
 
 logger = logging.getLogger(__name__)
@@ -73,8 +73,8 @@ class BackendRunner(Protocol):
 
     path: Path
 
-    def logits(self, tokenizer: Any, pairs: Sequence[Sequence[str]], max_length: int, precision: str) -> torch.Tensor:
-        """Float32 logits of shape (batch, num_labels) for one batch of pairs."""
+    def logits(self, features: Mapping[str, np.ndarray], precision: str) -> torch.Tensor:
+        """Float32 logits of shape (batch, num_labels) for one padded batch (``rerank_lib.batching``)."""
         ...
 
 

@@ -15,9 +15,9 @@ import copy
 import logging
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -196,21 +196,7 @@ class OnnxRuntimeRunner:
         feed = {name: np.ascontiguousarray(features[name], dtype=np.int64) for name in self.input_names}
         return self.session.run(None, feed)[0]
 
-    def logits(self, tokenizer: Any, pairs: Sequence[Sequence[str]], max_length: int, precision: str) -> torch.Tensor:
-        """Tokenize one batch and score it; float32 logits of shape (batch, num_labels)."""
+    def logits(self, features: Mapping[str, np.ndarray], precision: str) -> torch.Tensor:
+        """Score one padded batch; float32 logits of shape (batch, num_labels)."""
         del precision  # checked at load time: ONNX Runtime runs the graph's own precision
-        return torch.from_numpy(self(tokenize_numpy(tokenizer, pairs, max_length)))
-
-
-def tokenize_numpy(tokenizer: Any, pairs: Sequence[Sequence[str]], max_length: int) -> dict[str, np.ndarray]:
-    """Tokenize pairs as ``CrossEncoder.tokenize`` does, as numpy arrays for a non-torch runtime."""
-    return dict(
-        tokenizer(
-            [str(pair[0]) for pair in pairs],
-            [str(pair[1]) for pair in pairs],
-            padding=True,
-            truncation="longest_first",
-            max_length=max_length,
-            return_tensors="np",
-        )
-    )
+        return torch.from_numpy(self(features))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from rerank_lib.backends._common import (
     is_fresh,
     replace_file,
 )
-from rerank_lib.backends.onnx import _write_onnx, tokenize_numpy
+from rerank_lib.backends.onnx import _write_onnx
 
 if TYPE_CHECKING:
     from rerank_lib.model import CrossEncoder
@@ -88,6 +88,6 @@ class OpenVINORunner:
         feed = {name: np.ascontiguousarray(features[name], dtype=np.int64) for name in inputs}
         return np.array(request.infer(feed)[output], dtype=np.float32)
 
-    def logits(self, tokenizer: Any, pairs: Sequence[Sequence[str]], max_length: int, precision: str) -> torch.Tensor:
-        """Tokenize one batch and score it; float32 logits of shape (batch, num_labels)."""
-        return torch.from_numpy(self(tokenize_numpy(tokenizer, pairs, max_length), precision))
+    def logits(self, features: Mapping[str, np.ndarray], precision: str) -> torch.Tensor:
+        """Score one padded batch; float32 logits of shape (batch, num_labels)."""
+        return torch.from_numpy(self(features, precision))
