@@ -245,8 +245,17 @@ def push_folder(
             step, function, repo_id=repo_id, token=token, retry=retry, token_source=token_source, sleep=sleep
         )
 
-    created = run("create_repo", lambda: api.create_repo(repo_id, private=private, exist_ok=exist_ok))
-    repo_id = getattr(created, "repo_id", None) or repo_id  # a bare name: the Hub put it in the token's namespace
+    # A bare name: the Hub puts the repo in the token's namespace, and the rest of the push must name it so.
+    repo_id = resolve_repo_id(
+        repo_id,
+        token=token,
+        private=private,
+        exist_ok=exist_ok,
+        endpoint=endpoint,
+        retry=retry,
+        token_source=token_source,
+        sleep=sleep,
+    )
     branch = revision if revision and revision != "main" else None
     if branch is not None:
         run("create_branch", lambda: api.create_branch(repo_id, branch=branch, exist_ok=True))
@@ -330,6 +339,7 @@ def resolve_repo_id(
     endpoint: str | None = None,
     retry: RetryPolicy | None = None,
     token_source: str = "the token argument",
+    sleep: Callable[[float], None] = time.sleep,
 ) -> str:
     """Create the repo (or find it, with ``exist_ok``) and return its full ``namespace/name`` id.
 
@@ -345,6 +355,7 @@ def resolve_repo_id(
         token=token,
         retry=retry or RetryPolicy(),
         token_source=token_source,
+        sleep=sleep,
     )
     return str(getattr(created, "repo_id", None) or repo_id)
 
@@ -402,16 +413,9 @@ def push_to_hub(
     """
     validate_repo_id(repo_id)
     token_source = "the token argument" if token else "HF_TOKEN or the saved Hugging Face login"
+    access = {"token": token, "private": private, "endpoint": endpoint, "retry": retry, "token_source": token_source}
     if "/" not in repo_id:
-        repo_id = resolve_repo_id(
-            repo_id,
-            token=token,
-            private=private,
-            exist_ok=exist_ok,
-            endpoint=endpoint,
-            retry=retry,
-            token_source=token_source,
-        )
+        repo_id = resolve_repo_id(repo_id, exist_ok=exist_ok, **access)
         exist_ok = True  # created (or checked) just now
     with tempfile.TemporaryDirectory() as folder:
         model_dir = Path(folder) / "model"
@@ -421,15 +425,11 @@ def push_to_hub(
         outcome = push_folder(
             model_dir,
             repo_id,
-            token=token,
-            private=private,
             commit_message=commit_message,
             revision=revision,
             create_pr=create_pr,
             exist_ok=exist_ok,
-            endpoint=endpoint,
-            retry=retry,
-            token_source=token_source,
             path_in_repo=path_in_repo,
+            **access,
         )
     return outcome.url
