@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from rerank_lib.backends._common import BACKENDS, PRECISIONS, QUANTIZATIONS
 from rerank_lib.errors import RerankError
 from tasks.config import load_params, parse_set_overrides
 from tasks.layout import Layout
@@ -47,6 +48,14 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", required=True, help='JSONL with {"query": ..., "passage": ...} per line')
     predict.add_argument("--output", default="-", help="JSONL output with a score per line (default: stdout)")
     predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="torch",
+        help="inference engine; onnx/openvino export the model into <model>/onnx or <model>/openvino on first use",
+    )
+    predict.add_argument("--quantize", choices=QUANTIZATIONS, default=None, help="int8: dynamic int8 (needs onnx)")
+    predict.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: torch or openvino only")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a model folder on the prepared test questions")
     evaluate.add_argument("--model", required=True, help="model folder")
@@ -79,7 +88,8 @@ def _predict(args: argparse.Namespace) -> None:
     from rerank_lib import CrossEncoder
 
     pairs = _read_pairs(args.input)
-    scores = CrossEncoder(args.model).predict(pairs, batch_size=args.batch_size, show_progress_bar=True)
+    model = CrossEncoder(args.model, backend=args.backend, quantize=args.quantize, precision=args.precision)
+    scores = model.predict(pairs, batch_size=args.batch_size, show_progress_bar=True)
     lines = [json.dumps({"query": q, "passage": p, "score": float(s)}) for (q, p), s in zip(pairs, scores, strict=True)]
     text = "\n".join(lines) + ("\n" if lines else "")
     if args.output == "-":

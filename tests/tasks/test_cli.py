@@ -52,6 +52,31 @@ def test_predict_scores_jsonl(tiny_model: CrossEncoder, tmp_path: Path) -> None:
     assert [row["score"] for row in rows] == pytest.approx(expected.tolist(), abs=1e-6)
 
 
+def test_predict_with_the_int8_onnx_backend(tiny_model: CrossEncoder, tmp_path: Path) -> None:
+    tiny_model.save(tmp_path / "model")
+    pairs = [{"query": "what is the capital of france", "passage": "paris"}, {"query": "a cat", "passage": "a dog"}]
+    (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(p) for p in pairs) + "\n")
+    code = main(
+        ["predict", "--model", str(tmp_path / "model"), "--input", str(tmp_path / "pairs.jsonl"),
+         "--output", str(tmp_path / "scores.jsonl"), "--backend", "onnx", "--quantize", "int8"]
+    )  # fmt: skip
+    assert code == 0
+    assert (tmp_path / "model" / "onnx" / "model_qint8.onnx").is_file()
+    rows = [json.loads(line) for line in (tmp_path / "scores.jsonl").read_text().splitlines()]
+    expected = tiny_model.predict([(p["query"], p["passage"]) for p in pairs])
+    assert [row["score"] for row in rows] == pytest.approx(expected.tolist(), abs=0.05)
+
+
+def test_predict_rejects_int8_without_onnx(tiny_model: CrossEncoder, tmp_path: Path, capsys) -> None:
+    tiny_model.save(tmp_path / "model")
+    (tmp_path / "pairs.jsonl").write_text('{"query": "q", "passage": "p"}\n')
+    code = main(["predict", "--model", str(tmp_path / "model"), "--input", str(tmp_path / "pairs.jsonl"),
+                 "--quantize", "int8"])  # fmt: skip
+    assert code == 2
+    assert "needs backend='onnx'" in capsys.readouterr().err
+    assert not (tmp_path / "model" / "onnx").exists()
+
+
 def test_predict_bad_line_is_named(tiny_model: CrossEncoder, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     tiny_model.save(tmp_path / "model")
     (tmp_path / "pairs.jsonl").write_text('{"query": "q", "passage": "p"}\n{"query": "q"}\n')
