@@ -280,19 +280,19 @@ def _format_validation_error(source: str, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping, with an error that names the file."""
+def read_yaml(path: str | Path, label: str = "Config file") -> dict[str, Any]:
+    """Read a YAML mapping, with errors that name the file and what it is for (``label``)."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"Config file {path} does not exist.")
+        raise ConfigError(f"{label} {path} does not exist.")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from error
+        raise ConfigError(f"{label} {path} is not valid YAML: {error}") from error
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of sections, got {type(data).__name__}.")
+        raise ConfigError(f"{label} {path} must hold a mapping, got {type(data).__name__}.")
     return data
 
 

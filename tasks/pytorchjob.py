@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from rerank_lib.errors import ConfigError, RerankError
-from tasks.config import LaunchConfig
+from tasks.config import LaunchConfig, read_yaml
 from tasks.layout import Layout
 from tasks.tracking import RUN_ID_ENV
 
@@ -60,13 +60,8 @@ class JobRef:
 
 def load_manifest(path: Path) -> dict[str, Any]:
     """The PyTorchJob template, with YAML anchors unshared so each replica can be edited on its own."""
-    if not path.is_file():
-        raise ConfigError(f"launch.manifest {path} does not exist.")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ConfigError(f"launch.manifest {path} is not valid YAML (one document expected): {error}") from error
-    if not isinstance(doc, dict) or doc.get("kind") != "PyTorchJob":
+    doc = read_yaml(path, label="launch.manifest")
+    if doc.get("kind") != "PyTorchJob":
         raise ConfigError(f"launch.manifest {path} must hold one PyTorchJob.")
     if "Master" not in (doc.get("spec") or {}).get("pytorchReplicaSpecs", {}):
         raise ConfigError(f"launch.manifest {path}: spec.pytorchReplicaSpecs has no Master.")
