@@ -59,10 +59,10 @@ def train_questions(limit: int) -> list[tuple[str, list[str], np.ndarray]]:
 
 
 def ndcg_at_10(scores: np.ndarray, labels: np.ndarray) -> float:
-    top = np.argsort(-scores, kind="stable")[:10]
-    gains = (labels[top] / np.log2(np.arange(2, len(top) + 2))).sum()
-    ideal = (1.0 / np.log2(np.arange(2, min(10, int(labels.sum())) + 2))).sum()
-    return float(gains / ideal)
+    """NDCG@10 of the candidates ranked by ``scores`` (ties keep file order)."""
+    from rerank_lib.evaluation.metrics import ndcg_at_k
+
+    return ndcg_at_k(labels[np.argsort(-scores, kind="stable")], 10)
 
 
 def copy_model(source: Path, target: Path) -> Path:
