@@ -23,7 +23,16 @@ STATS_ROWS = 1000
 EXAMPLE_ROWS = 3
 # Arguments that describe the machine or the output location, not the training recipe, or that hold secrets.
 SKIPPED_ARGUMENTS = frozenset(
-    {"output_dir", "logging_dir", "run_name", "overwrite_output_dir", "local_rank", "_n_gpu", "deepspeed_plugin"}
+    {
+        "output_dir",
+        "logging_dir",
+        "run_name",
+        "hub_model_id",
+        "overwrite_output_dir",
+        "local_rank",
+        "_n_gpu",
+        "deepspeed_plugin",
+    }
 )
 SECRET_WORDS = ("token", "secret", "password", "api_key")
 HIDDEN_COLUMNS = frozenset({"dataset_name"})
@@ -144,35 +153,44 @@ def diff_hyperparameters(values: Mapping[str, Any], defaults: Mapping[str, Any])
     return {key: value for key, value in values.items() if defaults.get(key, missing) != value}
 
 
-def _default_arguments(args: Any) -> Any | None:
-    """A default-constructed instance of the same arguments class, so derived values compare like for like."""
-    try:
-        return type(args)(output_dir=getattr(args, "output_dir", None) or "unused")
-    except Exception:  # an arguments class that needs more than output_dir: fall back to the declared defaults
-        return None
+def _field_default(spec: dataclasses.Field) -> Any:
+    if spec.default_factory is not dataclasses.MISSING:
+        return spec.default_factory()
+    return None if spec.default is dataclasses.MISSING else spec.default
+
+
+def _comparable(name: str, value: Any) -> Any:
+    """Values that ``__post_init__`` rewrites without changing their meaning compare equal to the field default."""
+    if name == "report_to" and value in ("none", ["none"]):
+        value = []
+    if name == "accelerator_config" and isinstance(value, dict):
+        from transformers.trainer_pt_utils import AcceleratorConfig
+
+        default = {
+            **_normalise(AcceleratorConfig(dispatch_batches=False).to_dict()),
+            **{key: item for key, item in value.items() if key == "use_configured_state"},
+        }
+        value = None if value == default else value  # the trainer's default (see CrossEncoderTrainingArguments)
+    return None if value in (None, False, "", [], {}) else value
 
 
 def hyperparameters_from_args(args: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """(all, non-default) hyperparameters of a ``TrainingArguments`` dataclass; paths and secrets left out.
 
-    Defaults come from a default-constructed instance of the same class (so values that ``__post_init__`` derives
-    the same way are not reported), else from the declared field defaults.
+    Defaults are the declared field defaults, not a default-constructed arguments object: building one in the middle
+    of training resets accelerate's state. Used by the trainer's card collector and by ``card_data_from_trainer``.
     """
-    default_args = _default_arguments(args)
     values: dict[str, Any] = {}
-    defaults: dict[str, Any] = {}
+    changed: dict[str, Any] = {}
     for spec in dataclasses.fields(args):
         name = spec.name
         if name in SKIPPED_ARGUMENTS or name.startswith("_") or is_secret_key(name) or not spec.init:
             continue
-        values[name] = _normalise(getattr(args, name))
-        if default_args is not None:
-            defaults[name] = _normalise(getattr(default_args, name, None))
-        elif spec.default is not dataclasses.MISSING:
-            defaults[name] = _normalise(spec.default)
-        elif spec.default_factory is not dataclasses.MISSING:
-            defaults[name] = _normalise(spec.default_factory())
-    return values, diff_hyperparameters(values, defaults)
+        value = _normalise(getattr(args, name))
+        values[name] = value
+        if _comparable(name, value) != _comparable(name, _normalise(_field_default(spec))):
+            changed[name] = value
+    return values, changed
 
 
 def best_step(state: Any) -> int | None:

@@ -10,17 +10,14 @@ from __future__ import annotations
 import itertools
 import time
 import weakref
-from dataclasses import MISSING, fields
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torch.utils.data import IterableDataset
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
-from transformers.trainer_pt_utils import AcceleratorConfig
 
 from rerank_lib.activation import activation_to_path
-from rerank_lib.model_card.collect import column_stats
+from rerank_lib.model_card.collect import column_stats, hyperparameters_from_args, loss_info
 from rerank_lib.model_card.data import ColumnStats, DatasetInfo, EvaluationInfo, LossInfo, ModelCardData
 
 if TYPE_CHECKING:
@@ -42,62 +39,14 @@ def first_rows(dataset: Any, limit: int) -> list[dict[str, Any]]:
     return [dict(dataset[index]) for index in range(count)]
 
 
-def _loss_info(loss: Any) -> LossInfo:
-    getter = getattr(loss, "get_config_dict", None)
-    config = dict(getter()) if callable(getter) else {}
-    return LossInfo(name=type(loss).__name__, config=config, citation=str(getattr(loss, "citation", "") or ""))
-
-
-_NOT_HYPERPARAMETERS = ("output_dir", "logging_dir", "run_name", "hub_model_id")
-
-
-def _field_default(item: Any) -> Any:
-    if item.default_factory is not MISSING:
-        return item.default_factory()
-    return None if item.default is MISSING else item.default
-
-
-def _normalised(key: str, value: Any) -> Any:
-    """Values that post-init rewrites without changing their meaning compare equal to the field default."""
-    if isinstance(value, Enum):
-        value = value.value
-    if key == "report_to" and value in ("none", ["none"]):
-        value = []
-    if key == "accelerator_config" and value is not None:
-        value = value if isinstance(value, dict) else value.to_dict()
-        default = {
-            **AcceleratorConfig(dispatch_batches=False).to_dict(),
-            **{k: v for k, v in value.items() if k == "use_configured_state"},
-        }
-        value = None if value == default else value  # our default
-    return None if value in (None, False, "", [], {}) else value
-
-
-def hyperparameter_dicts(args: TrainingArguments) -> tuple[dict[str, Any], dict[str, Any]]:
-    """All hyperparameters, and those that differ from the field defaults of ``type(args)``.
-
-    Compared with the dataclass field defaults: building a default arguments object would reset accelerate's state in
-    the middle of training.
-    """
-    everything = args.to_dict()
-    defaults = {item.name: _field_default(item) for item in fields(args) if item.init}
-    changed = {
-        key: value
-        for key, value in everything.items()
-        if key not in _NOT_HYPERPARAMETERS
-        and not key.endswith("_token")
-        and _normalised(key, value) != _normalised(key, defaults.get(key))
-    }
-    return everything, changed
-
-
 class ModelCardCallback(TrainerCallback):
     """Fills the model card data during training; read it through ``trainer.model_card_data``.
 
     Attributes (beyond ModelCardData's fields):
         column_stats: ``{dataset name: {column: statistics}}`` over up to 1,000 rows of each train/eval dataset.
         eval_datasets: DatasetInfo for each evaluation dataset.
-        all_hyperparameters / hyperparameters: every training argument / those differing from the defaults.
+        all_hyperparameters / hyperparameters: every training argument (no paths or secrets) / those differing
+            from the defaults.
         best_step, best_metric, best_model_checkpoint: the best evaluation, when ``metric_for_best_model`` is set.
     """
 
@@ -150,8 +99,8 @@ class ModelCardCallback(TrainerCallback):
         loss = trainer.loss
         losses = list(loss.values()) if isinstance(loss, dict) else [loss] if loss is not None else []
         unique = list({id(item): item for item in losses}.values())
-        self.losses = [_loss_info(item) for item in unique]
-        self.all_hyperparameters, self.hyperparameters = hyperparameter_dicts(trainer.args)
+        self.losses = [loss_info(item) for item in unique]
+        self.all_hyperparameters, self.hyperparameters = hyperparameters_from_args(trainer.args)
 
     def record_evaluation(self, evaluator: Any, results: dict[str, float]) -> None:
         """The latest results, one entry per evaluator (a SequentialEvaluator's members are split by name)."""
