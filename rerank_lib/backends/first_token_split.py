@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 
-def _supported_reason(model: nn.Module) -> str | None:
+def unsupported_reason(model: nn.Module) -> str | None:
     """None when ``model`` is a BERT sequence classifier this module reproduces exactly; otherwise why not."""
     config = getattr(model, "config", None)
     if getattr(config, "model_type", None) != "bert":
@@ -40,7 +40,7 @@ def _supported_reason(model: nn.Module) -> str | None:
 
 def split_first_token(model: nn.Module) -> FirstTokenSplitBert | None:
     """The split module over ``model`` (sharing its weights), or None for architectures it does not cover."""
-    return FirstTokenSplitBert(model) if _supported_reason(model) is None else None
+    return FirstTokenSplitBert(model) if unsupported_reason(model) is None else None
 
 
 class FirstTokenSplitBert(nn.Module):
@@ -48,7 +48,7 @@ class FirstTokenSplitBert(nn.Module):
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        reason = _supported_reason(model)
+        reason = unsupported_reason(model)
         if reason is not None:
             raise ValueError(f"FirstTokenSplitBert cannot reproduce this model: {reason}.")
         self.model = model

@@ -33,6 +33,10 @@ class CrossEncoderTrainingArguments(TrainingArguments):
         multi_dataset_batch_sampler: for a ``DatasetDict``, ``"proportional"`` (every batch of every dataset once, in
             a shuffled order) or ``"round_robin"`` (datasets take turns until the smallest runs out). Streaming datasets
             have no size, so a dict of them needs ``"round_robin"``; the first stream to run short ends the pass.
+        last_layer_first_token_only: during training steps, the last layer of a BERT sequence classifier computes
+            the first token only, the one its classifier reads (keys and values still cover every token): the same
+            logits and gradients, about a sixth less work for a 6-layer model. Other architectures train as they
+            are. Turn it off for a custom loss that reads the last layer's hidden states of every token.
 
     Text columns are consumed by the loss, not by the model's ``forward``, so unused-column removal is off. Batches
     hold lists of strings, which accelerate cannot broadcast, so each process reads its own batches
@@ -52,6 +56,10 @@ class CrossEncoderTrainingArguments(TrainingArguments):
     multi_dataset_batch_sampler: MultiDatasetBatchSamplers | str = field(
         default=MultiDatasetBatchSamplers.PROPORTIONAL,
         metadata={"help": "proportional or round_robin: how batches of several datasets are interleaved."},
+    )
+    last_layer_first_token_only: bool = field(
+        default=True,
+        metadata={"help": "BERT classifiers: the last layer computes [CLS] only in training steps (same logits)."},
     )
 
     def __post_init__(self) -> None:

@@ -34,6 +34,7 @@ from rerank_lib.model_card.data import ModelCardData
 from rerank_lib.training.args import CrossEncoderTrainingArguments
 from rerank_lib.training.card_callback import ModelCardCallback
 from rerank_lib.training.collator import DATASET_NAME_KEY, LABEL_COLUMNS, CrossEncoderDataCollator
+from rerank_lib.training.first_token_last_layer import last_layer_first_token_only
 from rerank_lib.training.samplers import MultiDatasetBatchSampler, MultiDatasetBatchSamplers, build_batch_sampler
 
 logger = logging.getLogger(__name__)
@@ -450,6 +451,16 @@ class CrossEncoderTrainer(Trainer):
         )
 
     # ----- loss -----
+    def training_step(self, model: nn.Module, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> torch.Tensor:
+        """One optimizer micro-step; with ``last_layer_first_token_only`` the last BERT layer computes [CLS] only.
+
+        The patch covers forward and backward (gradient checkpointing recomputes the forward during backward).
+        """
+        if not self.args.last_layer_first_token_only or self.args.torch_compile:
+            return super().training_step(model, inputs, *args, **kwargs)
+        with last_layer_first_token_only(self.accelerator.unwrap_model(model)):
+            return super().training_step(model, inputs, *args, **kwargs)
+
     def compute_loss(
         self,
         model: nn.Module,
