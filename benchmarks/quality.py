@@ -231,7 +231,12 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {label} | {metric.upper()} | " + " | ".join(row) + " |")
     seconds = [run["training_seconds"] for run in runs if run.get("training_seconds")]
     if seconds:
-        lines += ["", f"Training time per seed: {', '.join(f'{s / 60:.1f}' for s in seconds)} minutes."]
+        per_seed = ", ".join(f"{s / 60:.1f}" for s in seconds)
+        lines += [
+            "",
+            f"Training time per seed: {per_seed} minutes (the trainer's wall clock, including its checkpoint saves and "
+            "the evaluations of `train.evaluation`).",
+        ]
     lines += ["", "| target | ours | bar | met |", "|---|---:|---:|---|"]
     for check in report["targets"]:
         bar = check.get("best_baseline", check.get("target"))

