@@ -11,6 +11,10 @@ Users point the pipeline at their own data here, in a few lines, instead of writ
 * ``format``: pairs, triplets, n-tuples, listwise or reranking (see :mod:`rerank_lib.data.formats`); reranking
   samples drop queries without both a positive and a negative unless ``keep_incomplete: true``;
 * ``mining``: hard negatives for pairs/triplets/n-tuples/listwise (see :func:`rerank_lib.data.mine_hard_negatives`);
+  with ``keep_labelled: true`` (listwise) they are added to each query's labelled candidates instead
+  (:func:`rerank_lib.data.add_negatives_to_lists`);
+* ``teacher``: a model's scores added to the labels (``label + weight * score``) as distillation targets
+  (:func:`rerank_lib.data.add_teacher_scores`);
 * ``split``: a deterministic, seeded split, grouped by a column so a query never straddles two splits;
 * ``validation``: the loss the data is for, checked when the data is built (warnings go to the manifest).
 
@@ -118,6 +122,7 @@ from rerank_lib.data.formats import (
 )
 from rerank_lib.data.hard_negatives import mine_hard_negatives
 from rerank_lib.data.hub import load_hub_dataset
+from rerank_lib.data.list_negatives import add_negatives_to_lists
 from rerank_lib.data.splits import check_fractions, split_frame
 from rerank_lib.data.tables import (
     BAD_ROWS_LISTED,
@@ -130,6 +135,7 @@ from rerank_lib.data.tables import (
     read_source,
     select_columns,
 )
+from rerank_lib.data.teacher_labels import add_teacher_scores
 from rerank_lib.data.validation import LOSS_INPUTS, validate_for_loss
 from rerank_lib.errors import ConfigError, DataValidationError
 from tasks.config_base import StageConfig
@@ -271,6 +277,9 @@ class MiningConfig(StageConfig):
     batch_size: int = Field(default=64, gt=0)
     max_length: int = Field(default=256, gt=0)
     cache_dir: str | None = None
+    # Listwise: keep each query's labelled candidates and add the mined negatives (label 0) to its list; the corpus is
+    # the source's documents (every row's) or the BEIR corpus, without the query's own labelled documents.
+    keep_labelled: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> MiningConfig:
@@ -281,6 +290,16 @@ class MiningConfig(StageConfig):
         if self.margin is not None and self.margin_type == "relative" and self.margin >= 1:
             raise ValueError(f"a relative margin must be below 1; got {self.margin}")
         return self
+
+
+class TeacherConfig(StageConfig):
+    """Distillation targets: ``label + weight * score`` of a bi-encoder (cosine) or cross-encoder, per pair."""
+
+    model: str
+    scorer: Literal["bi-encoder", "cross-encoder"] = "bi-encoder"
+    weight: float = Field(default=1.0, gt=0)
+    batch_size: int = Field(default=64, gt=0)
+    max_length: int = Field(default=256, gt=0)
 
 
 class SplitRules(StageConfig):
@@ -324,6 +343,7 @@ class DatasetEntry(StageConfig):
     format: Format
     labels: LabelRules | None = None
     mining: MiningConfig | None = None
+    teacher: TeacherConfig | None = None
     split: SplitRules | None = None
     validation: ValidationRules | None = None
     keep_incomplete: bool = False
@@ -342,6 +362,12 @@ class DatasetEntry(StageConfig):
     def _consistent(self) -> DatasetEntry:
         if self.mining is not None and self.format not in _MINED:
             raise ValueError(f"mining produces pairs, triplets, n-tuples or listwise rows, not {self.format.value}")
+        if self.mining is not None and self.mining.keep_labelled and self.format != Format.LISTWISE:
+            raise ValueError(f"mining.keep_labelled adds negatives to listwise rows, not {self.format.value}")
+        if self.teacher is not None and self.format not in (Format.PAIRS, Format.LISTWISE):
+            raise ValueError(
+                f"teacher scores are added to the labels of pairs or listwise rows, not {self.format.value}"
+            )
         if self.split is not None and isinstance(self.source, FileSource) and isinstance(self.source.path, dict):
             raise ValueError("`split` cannot split a source whose `path` already names splits")
         if self.validation is not None and self.format == Format.RERANKING:
@@ -432,6 +458,8 @@ def build_dataset(
         converted[split], stats = _to_format(name, entry, table, loaded.corpus, root)
         if stats:
             mining_stats[split] = stats
+        if entry.teacher is not None:
+            converted[split] = _with_teacher_scores(name, entry.teacher, converted[split], root)
     if entry.split is not None:
         (only,) = converted.values()
         converted = split_frame(only, entry.split.fractions, entry.split.seed, entry.split.group_by, name)
@@ -644,7 +672,7 @@ def _to_format(
     name: str, entry: DatasetEntry, table: pd.DataFrame, corpus: dict[str, str] | None, root: Path
 ) -> tuple[pd.DataFrame, dict[str, Any] | None]:
     group_by = "query_id" if "query_id" in table.columns else None
-    if entry.mining is None:
+    if entry.mining is None or entry.mining.keep_labelled:
         source_format = detect_format(table)
         if entry.format == Format.NTUPLES and source_format != Format.NTUPLES:
             raise ConfigError(
@@ -654,11 +682,11 @@ def _to_format(
         converted = convert(table, entry.format, group_by=group_by, keep_incomplete=entry.keep_incomplete, dataset=name)
         if entry.format == Format.LISTWISE and entry.require_positive_and_negative:
             converted = _lists_with_both_labels(converted)
-        return converted, None
+        if entry.mining is None:
+            return converted, None
+        return _add_mined_negatives(name, entry.mining, converted, _mining_corpus(table, corpus), root)
     mining = entry.mining
-    documents = list(corpus.values()) if corpus is not None else []
-    if detect_format(table) == Format.PAIRS:
-        documents += [text for text in table["document"].tolist() if isinstance(text, str)]
+    documents = _mining_corpus(table, corpus)
     positives = positive_pairs(table.drop(columns=[c for c in ("query_id", "doc_id") if c in table.columns]), name)
     model = _resolve_model(mining.model, root) if mining.model else None
     cross_encoder = None
@@ -688,6 +716,53 @@ def _to_format(
         dataset_name=name,
     )
     return mined, mined.attrs.get("mining")
+
+
+def _mining_corpus(table: pd.DataFrame, corpus: dict[str, str] | None) -> list[str]:
+    """The documents to mine from: the BEIR corpus, plus every document of a pairs table."""
+    documents = list(corpus.values()) if corpus is not None else []
+    if detect_format(table) == Format.PAIRS:
+        documents += [text for text in table["document"].tolist() if isinstance(text, str)]
+    return documents
+
+
+def _add_mined_negatives(
+    name: str, mining: MiningConfig, lists: pd.DataFrame, documents: list[str], root: Path
+) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    """``mining.keep_labelled``: the labelled lists, each with mined negatives appended."""
+    extended = add_negatives_to_lists(
+        lists,
+        _resolve_model(mining.model, root) if mining.model else None,
+        corpus=documents,
+        num_negatives=mining.num_negatives,
+        method=mining.method,
+        range_min=mining.range_min,
+        range_max=mining.range_max,
+        margin=mining.margin,
+        margin_type=mining.margin_type,
+        sampling=mining.sampling,
+        seed=mining.seed,
+        batch_size=mining.batch_size,
+        max_length=mining.max_length,
+        cache_dir=None if mining.cache_dir is None else root / mining.cache_dir,
+        dataset_name=name,
+    )
+    return extended, extended.attrs.get("mining")
+
+
+def _with_teacher_scores(name: str, teacher: TeacherConfig, table: pd.DataFrame, root: Path) -> pd.DataFrame:
+    """``teacher``: each label plus ``weight`` times the teacher's score of its (query, document) pair."""
+    model = _resolve_model(teacher.model, root)
+    if teacher.scorer == "bi-encoder":
+        from rerank_lib.evaluation import BiEncoderScorer
+
+        scorer: Any = BiEncoderScorer(model, max_length=teacher.max_length)
+    else:
+        from rerank_lib import CrossEncoder
+
+        scorer = CrossEncoder(model, max_length=teacher.max_length)
+    logger.info("Adding %s teacher scores (weight %s) to %s's labels", teacher.model, teacher.weight, name)
+    return add_teacher_scores(table, scorer, teacher.weight, batch_size=teacher.batch_size, dataset_name=name)
 
 
 def _lists_with_both_labels(frame: pd.DataFrame) -> pd.DataFrame:

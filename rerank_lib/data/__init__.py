@@ -18,10 +18,12 @@ from rerank_lib.data.formats import (
 )
 from rerank_lib.data.hard_negatives import mine_hard_negatives
 from rerank_lib.data.hub import load_hub_dataset
+from rerank_lib.data.list_negatives import add_negatives_to_lists
 from rerank_lib.data.sick import read_sick, split_sick
 from rerank_lib.data.splits import split_frame
 from rerank_lib.data.sts import read_sts_benchmark
 from rerank_lib.data.tables import TableOptions, read_table
+from rerank_lib.data.teacher_labels import add_teacher_scores
 from rerank_lib.data.validation import LOSS_INPUTS, ValidationReport, validate_for_loss
 from rerank_lib.data.wikiqa import read_wikiqa_pairs, read_wikiqa_reranking_samples, read_wikiqa_test_pairs
 
@@ -31,6 +33,8 @@ __all__ = [
     "Format",
     "TableOptions",
     "ValidationReport",
+    "add_negatives_to_lists",
+    "add_teacher_scores",
     "detect_format",
     "graded_to_binary",
     "listwise_to_pairs",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -86,6 +86,7 @@ def mine_hard_negatives(
     show_progress_bar: bool | None = None,
     device: str | None = None,
     dataset_name: str = "mining",
+    exclude: Mapping[str, Iterable[str]] | None = None,
 ) -> pd.DataFrame:
     """Add mined negatives to (query, positive) rows.
 
@@ -113,6 +114,8 @@ def mine_hard_negatives(
         cross_encoder: a CrossEncoder (``predict(pairs)``) to rescore the candidates.
         batch_size, max_length, device: embedding settings.
         cache_dir, use_cache: where corpus embeddings and the BM25 index are cached (default: the rerank_lib cache).
+        exclude: ``{query: documents}`` that are never negatives of that query, besides its positives (e.g. the
+            candidates it is already labelled against, when mined negatives are added to a labelled list).
     """
     _check_options(method, model, num_negatives, range_min, range_max, margin, margin_type, sampling, output_format)
     frame = _as_frame(dataset)
@@ -138,6 +141,7 @@ def mine_hard_negatives(
     for index, query in enumerate(queries):
         if query in text_index:
             known[index].add(text_index[query])  # a document identical to the query is no negative
+        known[index].update(text_index[text] for text in (exclude or {}).get(query, ()) if text in text_index)
 
     stats = MiningStats(rows=len(frame), queries=len(queries), corpus=len(texts))
     scorer = _Scorer(method, model, texts, batch_size, max_length, device, cache_dir, use_cache, show_progress_bar)

@@ -13,6 +13,7 @@ import yaml
 import tasks.catalog as catalog
 from rerank_lib.data import read_wikiqa_reranking_samples
 from rerank_lib.errors import ConfigError, DataValidationError
+from rerank_lib.evaluation import BiEncoderScorer
 from tasks.io import file_md5
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,6 +129,9 @@ def test_manifest_records_source_hashes_outputs_and_entry(built: dict) -> None:
         ({"labels": {"scale": [5, 0]}}, r"'datasets.toy.labels.scale'.*low < high"),
         ({"source": {"kind": "file", "path": "x", "expected_rows": {"train": 3}}}, r"expected_rows as a mapping"),
         ({"mining": {"num_negatives": "three"}}, r"'datasets.toy.mining.num_negatives'"),
+        ({"mining": {"keep_labelled": True}}, r"keep_labelled adds negatives to listwise rows, not pairs"),
+        ({"format": "triplets", "teacher": {"model": "m"}}, r"teacher scores are added to the labels of pairs"),
+        ({"teacher": {"model": "m", "weight": 0}}, r"'datasets.toy.teacher.weight'"),
     ],
 )
 def test_bad_entries_raise_config_errors_naming_the_key(change: dict, message: str) -> None:
@@ -271,3 +275,32 @@ def test_reader_options_that_the_reader_cannot_use_are_config_errors(option: str
     source = {"kind": "file", "path": "x.tsv", option: value}
     with pytest.raises(ConfigError, match=rf"'datasets.toy.source.file.{option}'.*{expected}"):
         catalog.parse_catalog({"toy": {"source": source, "format": "pairs"}})
+
+
+def test_labelled_lists_gain_mined_negatives_and_teacher_targets(tmp_path: Path, tiny_bert_dir: Path) -> None:
+    path = tmp_path / "pairs.tsv"
+    rows = [("red bus", "a big red bus", 1), ("red bus", "a red car", 0), ("old cat", "the old cat sleeps", 1)]
+    rows += [("old cat", "a young dog", 0), ("river", "the river runs", 0), ("river", "a red river boat", 0)]
+    path.write_text("q\td\tl\n" + "".join(f"{q}\t{d}\t{label}\n" for q, d, label in rows))
+    raw = {
+        "source": {"kind": "file", "path": str(path), "split": "train"},
+        "columns": {"query": "q", "document": "d", "label": "l"},
+        "format": "listwise",
+        "require_positive_and_negative": True,
+        "mining": {"method": "bm25", "num_negatives": 1, "keep_labelled": True, "cache_dir": "cache"},
+    }
+    mined = catalog.build_dataset("lists", catalog.parse_catalog({"lists": raw})["lists"], tmp_path)
+    table = mined.splits["train"]
+    assert table["query"].tolist() == ["red bus", "old cat"]
+    assert list(table["documents"][0]) == ["a big red bus", "a red car", "a red river boat"]  # best BM25 match
+    assert [list(labels) for labels in table["labels"]] == [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]
+    assert mined.manifest["mining"]["train"]["lists_extended"] == 2
+
+    raw["teacher"] = {"model": str(tiny_bert_dir), "weight": 0.5}
+    taught = catalog.build_dataset("lists", catalog.parse_catalog({"lists": raw})["lists"], tmp_path)
+    documents = [str(text) for text in taught.splits["train"]["documents"][0]]
+    assert documents == list(table["documents"][0])
+    cosine = BiEncoderScorer(str(tiny_bert_dir)).predict([("red bus", text) for text in documents])
+    expected = [label + 0.5 * score for label, score in zip([1.0, 0.0, 0.0], cosine, strict=True)]
+    assert list(taught.splits["train"]["labels"][0]) == pytest.approx(expected, abs=1e-6)
+    assert taught.manifest["entry"]["teacher"]["weight"] == 0.5

@@ -158,3 +158,15 @@ def test_cross_encoder_rescoring_gives_its_scores(tiny_model) -> None:
 def test_bad_options(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         mine(**kwargs)
+
+
+def test_excluded_documents_are_never_mined_for_their_query_only() -> None:
+    plain = mine(num_negatives=2, output_format="n-tuple")
+    first = plain[plain["query"] == QUERIES[1]].iloc[0]
+    blocked = [first["negative_1"]]
+    excluded = mine(num_negatives=2, output_format="n-tuple", exclude={QUERIES[1]: blocked})
+    row = excluded[excluded["query"] == QUERIES[1]].iloc[0]
+    assert blocked[0] not in (row["negative_1"], row["negative_2"])
+    assert [row["negative_1"], row["negative_2"]] == bm25_ranking(QUERIES[1])[1:3]
+    others = excluded[excluded["query"] != QUERIES[1]].reset_index(drop=True)
+    assert others.equals(plain[plain["query"] != QUERIES[1]].reset_index(drop=True))
