@@ -101,16 +101,24 @@ class SentencePool:
         ]
 
     def mine_negatives(self, train: pd.DataFrame, per_question: int, top_k: int = 30) -> pd.DataFrame:
-        """``per_question`` label-0 rows per train question, from other pages' sentences in its BM25 top ``top_k``."""
-        rng = np.random.default_rng(3)
-        rows = []
-        for question, group in train.groupby("question", sort=False):
-            own = set(group.sentence)
-            candidates = [text for text in self.search(question, top_k + len(own)) if text not in own][:top_k]
-            picked = rng.choice(len(candidates), size=min(per_question, len(candidates)), replace=False)
-            rows += [(question, candidates[int(index)], 0.0) for index in sorted(picked)]
-        mined = pd.DataFrame(rows, columns=["question", "sentence", "label"])
-        return pd.concat([train, mined], ignore_index=True)
+        """``per_question`` label-0 rows per train question, from other pages' sentences in its BM25 top ``top_k``.
+
+        The library function that ``prepare`` runs for ``mining.keep_labelled`` (rows up to 11 used a copy of it in
+        this script, with its own random draw from the same candidates).
+        """
+        from rerank_lib.data import add_negatives_to_lists
+
+        lists = train.groupby("question", sort=False).agg(list).reset_index()
+        lists = lists.rename(columns={"question": "query", "sentence": "documents", "label": "labels"})
+        extended = add_negatives_to_lists(
+            lists, corpus=self.sentences, num_negatives=per_question, method="bm25", range_max=top_k, sampling="random"
+        )
+        mined = [
+            (question, text, 0.0)
+            for question, before, after in zip(lists["query"], lists["documents"], extended["documents"], strict=True)
+            for text in after[len(before) :]
+        ]
+        return pd.concat([train, pd.DataFrame(mined, columns=["question", "sentence", "label"])], ignore_index=True)
 
 
 def scifact_split() -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:

@@ -37,6 +37,9 @@ def test_quick_profile_overrides_only_what_it_names() -> None:
     assert quick.evaluate.beir == {} and full.evaluate.beir
     assert quick.train.max_length == 64
     assert quick.train.learning_rate == full.train.learning_rate
+    full_lists, quick_lists = full.prepare.datasets["wikiqa-train-lists"], quick.prepare.datasets["wikiqa-train-lists"]
+    assert full_lists.teacher is not None and quick_lists.teacher is None
+    assert quick_lists.mining == full_lists.mining and quick_lists.mining.keep_labelled
 
 
 def test_unknown_key_is_named(tmp_path: Path) -> None:
