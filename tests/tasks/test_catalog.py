@@ -130,6 +130,7 @@ def test_manifest_records_source_hashes_outputs_and_entry(built: dict) -> None:
         ({"source": {"kind": "file", "path": "x", "expected_rows": {"train": 3}}}, r"expected_rows as a mapping"),
         ({"mining": {"num_negatives": "three"}}, r"'datasets.toy.mining.num_negatives'"),
         ({"mining": {"keep_labelled": True}}, r"keep_labelled adds negatives to listwise rows, not pairs"),
+        ({"mining": {"keep_labelled": True, "cross_encoder": "m"}}, r"cross_encoder rescoring and include_scores"),
         ({"format": "triplets", "teacher": {"model": "m"}}, r"teacher scores are added to the labels of pairs"),
         ({"teacher": {"model": "m", "weight": 0}}, r"'datasets.toy.teacher.weight'"),
     ],
