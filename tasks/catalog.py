@@ -703,24 +703,31 @@ def _to_format(
         positives,
         model,
         corpus=documents,
-        method=mining.method,
-        num_negatives=mining.num_negatives,
-        range_min=mining.range_min,
-        range_max=mining.range_max,
-        margin=mining.margin,
-        margin_type=mining.margin_type,
-        sampling=mining.sampling,
-        seed=mining.seed,
         output_format=_MINED[entry.format],
         list_labels=mining.list_labels,
         include_scores=mining.include_scores,
         cross_encoder=cross_encoder,
-        batch_size=mining.batch_size,
-        max_length=mining.max_length,
-        cache_dir=None if mining.cache_dir is None else root / mining.cache_dir,
         dataset_name=name,
+        **_miner_options(mining, root),
     )
     return mined, mined.attrs.get("mining")
+
+
+def _miner_options(mining: MiningConfig, root: Path) -> dict[str, Any]:
+    """The options both mining routes pass to the miner: window, margin, sampling and embedding settings."""
+    return {
+        "method": mining.method,
+        "num_negatives": mining.num_negatives,
+        "range_min": mining.range_min,
+        "range_max": mining.range_max,
+        "margin": mining.margin,
+        "margin_type": mining.margin_type,
+        "sampling": mining.sampling,
+        "seed": mining.seed,
+        "batch_size": mining.batch_size,
+        "max_length": mining.max_length,
+        "cache_dir": None if mining.cache_dir is None else root / mining.cache_dir,
+    }
 
 
 def _mining_corpus(table: pd.DataFrame, corpus: dict[str, str] | None) -> list[str]:
@@ -739,18 +746,8 @@ def _add_mined_negatives(
         lists,
         _resolve_model(mining.model, root) if mining.model else None,
         corpus=documents,
-        num_negatives=mining.num_negatives,
-        method=mining.method,
-        range_min=mining.range_min,
-        range_max=mining.range_max,
-        margin=mining.margin,
-        margin_type=mining.margin_type,
-        sampling=mining.sampling,
-        seed=mining.seed,
-        batch_size=mining.batch_size,
-        max_length=mining.max_length,
-        cache_dir=None if mining.cache_dir is None else root / mining.cache_dir,
         dataset_name=name,
+        **_miner_options(mining, root),
     )
     return extended, extended.attrs.get("mining")
 
