@@ -171,12 +171,20 @@ def replace_file(staging: Path, target: Path) -> None:
 def export_lock(folder: Path) -> Iterator[None]:
     """Two processes loading the same model at once export it once; the second waits and reuses the file.
 
-    The lock file lives in the temp folder, keyed by the export folder's path, so model folders stay clean (a lock
-    file there would be pushed to the Hub with the model).
+    The lock file lives in one folder under the temp folder, keyed by the export folder's path, so model folders
+    stay clean (a lock file there would be pushed to the Hub with the model). Lock files are not deleted on release
+    (another process may be waiting on that very file), so they are gathered in one place instead of the temp root.
     """
     from filelock import FileLock
 
     folder.mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:24]
-    with FileLock(str(Path(tempfile.gettempdir()) / f"rerank_lib-export-{key}.lock")):
+    with FileLock(str(export_lock_path(folder))):
         yield
+
+
+def export_lock_path(folder: Path) -> Path:
+    """The lock file that guards exports into ``folder``: one per folder, under ``<temp>/rerank_lib-export-locks``."""
+    locks = Path(tempfile.gettempdir()) / "rerank_lib-export-locks"
+    locks.mkdir(exist_ok=True)
+    key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:24]
+    return locks / f"{key}.lock"
