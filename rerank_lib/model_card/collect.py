@@ -103,6 +103,18 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def first_rows(dataset: Any, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` rows as dicts; a streaming dataset (or any iterable without a length) is read only that far."""
+    if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+        take = getattr(dataset, "take", None)
+        rows = take(limit) if callable(take) else iter(dataset)
+        return [dict(row) for row in itertools.islice(rows, limit)]
+    count = min(len(dataset), limit)
+    if hasattr(dataset, "select") and hasattr(dataset, "to_list"):
+        return dataset.select(range(count)).to_list()
+    return [dict(dataset[index]) for index in range(count)]
+
+
 def dataset_info(
     name: str,
     dataset: Any,
@@ -111,18 +123,16 @@ def dataset_info(
     loss: str | None = None,
     max_stats_rows: int = STATS_ROWS,
 ) -> DatasetInfo:
-    """Describe a ``datasets.Dataset`` or a list of row dicts: size, columns, statistics, three examples."""
-    if hasattr(dataset, "column_names") and hasattr(dataset, "select"):
-        columns = [c for c in dataset.column_names if c not in HIDDEN_COLUMNS]
-        size = len(dataset)
-        sample = dataset.select(range(min(size, max_stats_rows)))
-        rows: list[Mapping[str, Any]] = [sample[i] for i in range(len(sample))]
-    else:
-        rows = list(dataset)
-        size = len(rows)
-        columns = [c for c in (rows[0].keys() if rows else []) if c not in HIDDEN_COLUMNS]
-        rows = rows[:max_stats_rows]
-    examples = [{column: _plain(row[column]) for column in columns} for row in rows[:EXAMPLE_ROWS]]
+    """Describe a dataset (map-style, streaming) or a list of row dicts: size, columns, statistics, three examples.
+
+    A streaming dataset has no length: its size is the number of rows read here, which a caller that trains on it
+    corrects afterwards.
+    """
+    rows = first_rows(dataset, max_stats_rows)
+    size = len(dataset) if hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__") else len(rows)
+    names = list(dataset.column_names) if getattr(dataset, "column_names", None) else list(rows[0]) if rows else []
+    columns = [c for c in names if c not in HIDDEN_COLUMNS]
+    examples = [{column: _plain(row[column]) for column in columns if column in row} for row in rows[:EXAMPLE_ROWS]]
     return DatasetInfo(name, size, columns, examples, column_stats(rows, max_stats_rows), hub_id, split, loss)
 
 

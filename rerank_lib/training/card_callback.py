@@ -7,7 +7,6 @@ column statistics, evaluation datasets, every hyperparameter, and the best step.
 
 from __future__ import annotations
 
-import itertools
 import time
 import weakref
 from pathlib import Path
@@ -17,26 +16,11 @@ from torch.utils.data import IterableDataset
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from rerank_lib.activation import activation_to_path
-from rerank_lib.model_card.collect import column_stats, hyperparameters_from_args, loss_info
+from rerank_lib.model_card.collect import dataset_info, hyperparameters_from_args, loss_info
 from rerank_lib.model_card.data import ColumnStats, DatasetInfo, EvaluationInfo, LossInfo, ModelCardData
 
 if TYPE_CHECKING:
     from rerank_lib.training.trainer import CrossEncoderTrainer
-
-STAT_ROWS = 1000
-EXAMPLE_ROWS = 3
-
-
-def first_rows(dataset: Any, limit: int) -> list[dict[str, Any]]:
-    """Up to ``limit`` rows as dicts; a streaming dataset is read only that far."""
-    if isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__"):
-        take = getattr(dataset, "take", None)
-        rows = take(limit) if callable(take) else itertools.islice(iter(dataset), limit)
-        return [dict(row) for row in itertools.islice(rows, limit)]
-    count = min(len(dataset), limit)
-    if hasattr(dataset, "select") and hasattr(dataset, "to_list"):
-        return dataset.select(range(count)).to_list()
-    return [dict(dataset[index]) for index in range(count)]
 
 
 class ModelCardCallback(TrainerCallback):
@@ -73,12 +57,8 @@ class ModelCardCallback(TrainerCallback):
         cached = self._seen_datasets.get(key)
         if cached is not None and cached[0] == id(dataset):
             return cached[1]
-        rows = first_rows(dataset, STAT_ROWS)
-        streaming = isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__")
-        size = len(rows) if streaming else len(dataset)  # streaming: corrected to the rows trained on at the end
-        stats = column_stats(rows, STAT_ROWS)
-        columns = list(rows[0]) if rows else []
-        info = DatasetInfo(name=name, size=size, columns=columns, examples=rows[:EXAMPLE_ROWS], column_stats=stats)
+        info = dataset_info(name, dataset, split=split)
+        stats = info.column_stats
         self.column_stats[name if split == "train" else f"{split}:{name}"] = stats
         self._seen_datasets[key] = (id(dataset), info)
         return info

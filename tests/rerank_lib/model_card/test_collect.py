@@ -57,6 +57,23 @@ def test_dataset_info_from_a_dataset() -> None:
     assert info.column_stats["passage"].max == len(RELEVANT[1])
 
 
+def test_dataset_info_reads_a_streaming_dataset_only_as_far_as_it_needs() -> None:
+    read = []
+
+    def rows():
+        for index in range(10**6):
+            read.append(index)
+            yield {"query": f"q{index}", "docs": [f"d{j}" for j in range(12)], "dataset_name": "toy"}
+
+    from datasets import IterableDataset
+
+    info = dataset_info("stream", IterableDataset.from_generator(rows), split="eval", max_stats_rows=5)
+    assert (info.size, info.split, info.columns) == (5, "eval", ["query", "docs"])  # hidden column left out
+    assert len(read) < 100
+    assert info.examples[0] == {"query": "q0", "docs": [f"d{j}" for j in range(10)]}  # long lists shortened
+    assert info.column_stats["docs"].max == 12
+
+
 def test_hyperparameters_split_non_defaults_and_never_keep_tokens(tmp_path: Path) -> None:
     args = CrossEncoderTrainingArguments(
         output_dir=str(tmp_path), learning_rate=1e-3, hub_token="hf_secret_value", report_to="none"

@@ -43,6 +43,8 @@ def test_dataset_dict_sends_each_dataset_to_its_own_loss(tiny_model: CrossEncode
     assert all(text.startswith("beta ") for text in losses["beta"].first_texts)
     metrics = trainer.evaluate()
     assert metrics["eval_alpha_loss"] > 0 and metrics["eval_beta_loss"] > 0 and "eval_loss" not in metrics
+    collector = trainer.card_collector
+    assert [(info.name, info.split) for info in collector.eval_datasets] == [("alpha", "eval"), ("beta", "eval")]
     # An eval dict given to evaluate() directly keeps its names too.
     assert set(trainer.evaluate({"beta": evaluation["beta"]})) >= {"eval_beta_loss"}
 
@@ -149,6 +151,7 @@ def test_evaluator_list_selects_and_restores_the_best_checkpoint(tiny_model: Cro
     assert collector.best_step == best["step"]
     card = trainer.model_card_data
     assert card.datasets[0].name == "train" and card.datasets[0].size == 12 and len(card.datasets[0].examples) == 3
+    assert card.datasets[0].split == "train"
     assert card.losses[0].name == "BinaryCrossEntropyLoss" and "pos_weight" in card.losses[0].config
     assert {entry.dataset for entry in card.evaluations} == {"dev", "other"}
     assert card.evaluations[0].primary_metric and "mrr@10" in card.evaluations[0].metrics
