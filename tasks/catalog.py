@@ -123,6 +123,7 @@ from rerank_lib.data.formats import (
 from rerank_lib.data.hard_negatives import mine_hard_negatives
 from rerank_lib.data.hub import load_hub_dataset
 from rerank_lib.data.list_negatives import add_negatives_to_lists
+from rerank_lib.data.passages import join_consecutive_sentences
 from rerank_lib.data.splits import check_fractions, split_frame
 from rerank_lib.data.tables import (
     BAD_ROWS_LISTED,
@@ -307,6 +308,13 @@ class TeacherConfig(StageConfig):
     max_length: int = Field(default=256, gt=0)
 
 
+class PassageRules(StageConfig):
+    """Join each query's consecutive sentence candidates (file order) into passages of ``size``; label: the highest."""
+
+    size: int = Field(ge=1)
+    separator: str = " "
+
+
 class SplitRules(StageConfig):
     """Deterministic split: ``fractions`` (summing to 1) by a hash of ``seed`` and the ``group_by`` column."""
 
@@ -349,6 +357,7 @@ class DatasetEntry(StageConfig):
     labels: LabelRules | None = None
     mining: MiningConfig | None = None
     teacher: TeacherConfig | None = None
+    passages: PassageRules | None = None
     split: SplitRules | None = None
     validation: ValidationRules | None = None
     keep_incomplete: bool = False
@@ -373,6 +382,8 @@ class DatasetEntry(StageConfig):
             raise ValueError(
                 f"teacher scores are added to the labels of pairs or listwise rows, not {self.format.value}"
             )
+        if self.passages is not None and isinstance(self.source, BeirSource):
+            raise ValueError("`passages` joins the sentences of a table of labelled pairs, not a BEIR corpus")
         if self.split is not None and isinstance(self.source, FileSource) and isinstance(self.source.path, dict):
             raise ValueError("`split` cannot split a source whose `path` already names splits")
         if self.validation is not None and self.format == Format.RERANKING:
@@ -457,6 +468,12 @@ def build_dataset(
     root = Path(root)
     loaded = loaded if loaded is not None else load_source(name, entry, root, on_bad_rows)
     tables = {split: _relabel(name, entry, table) for split, table in loaded.tables.items()}
+    if entry.passages is not None:
+        rules = entry.passages
+        tables = {
+            split: join_consecutive_sentences(table, rules.size, dataset=name, separator=rules.separator)
+            for split, table in tables.items()
+        }
     mining_stats: dict[str, Any] = {}
     converted = {}
     for split, table in tables.items():

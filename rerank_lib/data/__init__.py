@@ -19,6 +19,7 @@ from rerank_lib.data.formats import (
 from rerank_lib.data.hard_negatives import mine_hard_negatives
 from rerank_lib.data.hub import load_hub_dataset
 from rerank_lib.data.list_negatives import add_negatives_to_lists
+from rerank_lib.data.passages import join_consecutive_sentences
 from rerank_lib.data.sick import read_sick, split_sick
 from rerank_lib.data.splits import split_frame
 from rerank_lib.data.sts import read_sts_benchmark
@@ -37,6 +38,7 @@ __all__ = [
     "add_teacher_scores",
     "detect_format",
     "graded_to_binary",
+    "join_consecutive_sentences",
     "listwise_to_pairs",
     "listwise_to_reranking",
     "load_hub_dataset",

@@ -305,3 +305,34 @@ def test_labelled_lists_gain_mined_negatives_and_teacher_targets(tmp_path: Path,
     expected = [label + 0.5 * score for label, score in zip([1.0, 0.0, 0.0], cosine, strict=True)]
     assert list(taught.splits["train"]["labels"][0]) == pytest.approx(expected, abs=1e-6)
     assert taught.manifest["entry"]["teacher"]["weight"] == 0.5
+
+
+def test_sentences_join_into_passage_lists_before_mining_and_teacher(tmp_path: Path, tiny_bert_dir: Path) -> None:
+    path = tmp_path / "pairs.tsv"
+    rows = [("red bus", "a big red bus", 1), ("red bus", "it drives", 0), ("red bus", "a red car", 0)]
+    rows += [("red bus", "parked", 0), ("old cat", "the old cat", 0), ("old cat", "sleeps", 1)]
+    rows += [("old cat", "a young dog", 0), ("old cat", "barks", 0)]
+    path.write_text("q\td\tl\n" + "".join(f"{q}\t{d}\t{label}\n" for q, d, label in rows))
+    raw = {
+        "source": {"kind": "file", "path": str(path), "split": "train"},
+        "columns": {"query": "q", "document": "d", "label": "l"},
+        "format": "listwise",
+        "passages": {"size": 2},
+        "require_positive_and_negative": True,
+        "mining": {"method": "bm25", "num_negatives": 1, "keep_labelled": True, "cache_dir": "cache"},
+        "teacher": {"model": str(tiny_bert_dir), "weight": 1.0},
+    }
+    built = catalog.build_dataset("lists", catalog.parse_catalog({"lists": raw})["lists"], tmp_path)
+    table = built.splits["train"]
+    assert table["query"].tolist() == ["red bus", "old cat"]
+    # Two passages of the question's own page, then the other page's passage that BM25 ranks first.
+    assert list(table["documents"][0]) == ["a big red bus it drives", "a red car parked", "the old cat sleeps"]
+    assert list(table["documents"][1]) == ["the old cat sleeps", "a young dog barks", "a big red bus it drives"]
+    labels = [float(label) for label in table["labels"][1]]
+    assert labels[0] >= 1.0 and max(labels[1:]) < 1.0  # the answer's passage stays above the teacher-graded rest
+
+
+def test_passages_cannot_join_a_beir_corpus() -> None:
+    raw = {"source": {"kind": "beir", "folder": "data/raw/scifact"}, "format": "listwise", "passages": {"size": 3}}
+    with pytest.raises(ConfigError, match="`passages` joins the sentences of a table of labelled pairs"):
+        catalog.parse_catalog({"toy": raw})
