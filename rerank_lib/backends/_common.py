@@ -183,8 +183,12 @@ def export_lock(folder: Path) -> Iterator[None]:
 
 
 def export_lock_path(folder: Path) -> Path:
-    """The lock file that guards exports into ``folder``: one per folder, under ``<temp>/rerank_lib-export-locks``."""
-    locks = Path(tempfile.gettempdir()) / "rerank_lib-export-locks"
+    """The lock guarding exports into ``folder``: one file per folder, in ``<temp>/rerank_lib-export-locks-<uid>``.
+
+    One lock folder per user: a folder made by one user is not writable by the others on a shared machine.
+    """
+    owner = os.getuid() if hasattr(os, "getuid") else "user"  # Windows: the temp folder is per user already
+    locks = Path(tempfile.gettempdir()) / f"rerank_lib-export-locks-{owner}"
     locks.mkdir(exist_ok=True)
     key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:24]
     return locks / f"{key}.lock"
