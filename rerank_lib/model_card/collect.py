@@ -103,9 +103,14 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _indexable(dataset: Any) -> bool:
+    """Map-style (a length and rows by index), as opposed to streaming: only the first can say its size up front."""
+    return hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")
+
+
 def first_rows(dataset: Any, limit: int) -> list[dict[str, Any]]:
     """Up to ``limit`` rows as dicts; a streaming dataset (or any iterable without a length) is read only that far."""
-    if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+    if not _indexable(dataset):
         take = getattr(dataset, "take", None)
         rows = take(limit) if callable(take) else iter(dataset)
         return [dict(row) for row in itertools.islice(rows, limit)]
@@ -129,7 +134,7 @@ def dataset_info(
     corrects afterwards.
     """
     rows = first_rows(dataset, max_stats_rows)
-    size = len(dataset) if hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__") else len(rows)
+    size = len(dataset) if _indexable(dataset) else len(rows)
     names = list(dataset.column_names) if getattr(dataset, "column_names", None) else list(rows[0]) if rows else []
     columns = [c for c in names if c not in HIDDEN_COLUMNS]
     examples = [{column: _plain(row[column]) for column in columns if column in row} for row in rows[:EXAMPLE_ROWS]]
