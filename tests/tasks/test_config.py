@@ -42,6 +42,27 @@ def test_quick_profile_overrides_only_what_it_names() -> None:
     assert quick_lists.mining == full_lists.mining and quick_lists.mining.keep_labelled
 
 
+def test_every_training_dataset_is_prepared_and_a_dvc_train_dependency() -> None:
+    """A dataset added to the recipe must retrain under `dvc repro` when its prepared data changes."""
+    cfg = load_params(ROOT / "params.yaml")
+    train_deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]["deps"]
+    for name in cfg.train.datasets:
+        assert name in cfg.prepare.datasets and name not in cfg.prepare.skip
+        assert f"data/prepared/{name}" in train_deps
+
+
+def test_recipe_trains_on_sentence_and_passage_lists() -> None:
+    """The recipe of docs/recipe.md row 22: WikiQA as sentences and as 3-sentence passages, both with a teacher."""
+    cfg = load_params(ROOT / "params.yaml")
+    passages = cfg.prepare.datasets["wikiqa-train-passage-lists"]
+    assert passages.passages is not None and passages.passages.size == 3
+    assert passages.teacher is not None and passages.mining is not None and passages.mining.keep_labelled
+    assert cfg.train.datasets["wikiqa-train-passage-lists"].loss == "LambdaLoss"
+    quick = load_params(ROOT / "params.yaml", profile="quick")
+    assert quick.prepare.datasets["wikiqa-train-passage-lists"].teacher is None
+    assert quick.train.datasets["wikiqa-train-passage-lists"].max_rows == 16
+
+
 def test_unknown_key_is_named(tmp_path: Path) -> None:
     data = default_params()
     data["train"]["learnig_rate"] = 1e-4
