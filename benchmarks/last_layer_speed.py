@@ -2,7 +2,7 @@
 
 The option makes the last BERT layer compute the [CLS] token only during training steps (the classifier reads
 nothing else; see ``rerank_lib/training/first_token_last_layer.py``). This script trains the packaged MiniLM on the
-first SciFact train claims as the recipe built them until row 22 (cited abstracts + 7 BM25 negatives, listwise
+first SciFact train claims as the default recipe builds them (cited abstracts + 7 BM25 negatives, listwise
 LambdaLoss, 4 lists per step, length-grouped batches, max length 224) for the same number of steps with the option
 off and on, alternating (off, on, off, on, ...) so that machine noise hits both, and reports seconds per step.
 SciFact lists are ~80% of the default recipe's training time; WikiQA's short pairs gain less.

@@ -28,8 +28,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))  # run as a script from anywhere
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # run as a script from anywhere
 
 from speed import machine  # noqa: E402
 
@@ -51,6 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44], help="training seeds (default 42 43 44)")
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml", help="the recipe (default params.yaml)")
+    parser.add_argument(
+        "--profile", default=None, help="apply profiles/<name>.yaml on top of the recipe (e.g. passages: a variant)"
+    )
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="params override, repeatable"
     )
@@ -83,12 +88,22 @@ def stage(root: Path, name: str, overrides: list[str], log: Path) -> float:
     return time.perf_counter() - started
 
 
-def recipe_fingerprint(params: Path, overrides: list[str]) -> str:
-    """The parsed params and overrides, so an edited comment in params.yaml does not discard finished seeds."""
-    import yaml
+def load_recipe(params: Path, profile: str | None) -> dict[str, Any]:
+    """params.yaml with the profile merged in, as ``rerank --profile`` reads it (comments dropped)."""
+    from tasks.config import deep_merge, profile_overrides, read_yaml
 
-    recipe = json.dumps([yaml.safe_load(params.read_text()), overrides], sort_keys=True, default=str)
-    return hashlib.sha256(recipe.encode()).hexdigest()[:16]
+    return deep_merge(read_yaml(params), profile_overrides(profile))
+
+
+def recipe_fingerprint(recipe: dict[str, Any], overrides: list[str]) -> str:
+    """The parsed params and overrides, so an edited comment in params.yaml does not discard finished seeds."""
+    text = json.dumps([recipe, overrides], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def recipe_label(args: argparse.Namespace) -> str:
+    """How the tables and the chart name the recipe: the default, or the default with a profile on top."""
+    return f"Recipe params.yaml + profiles/{args.profile}.yaml" if args.profile else "Default recipe"
 
 
 def reset_if_changed(root: Path, fingerprint: str, stale: list[str]) -> None:
@@ -106,12 +121,15 @@ def reset_if_changed(root: Path, fingerprint: str, stale: list[str]) -> None:
     marker.write_text(fingerprint)
 
 
-def prepare_shared(work: Path, params: Path, overrides: list[str], fingerprint: str) -> Path:
+def prepare_shared(work: Path, params: Path, profile: str | None, overrides: list[str], fingerprint: str) -> Path:
     """A work root with the recipe, the raw data linked in, and prepared data made once for all seeds."""
     shared = work / "shared"
     reset_if_changed(shared, fingerprint, ["data/prepared"])
     (shared / "data").mkdir(parents=True, exist_ok=True)
-    shutil.copy2(params, shared / "params.yaml")
+    if profile is None:
+        shutil.copy2(params, shared / "params.yaml")
+    else:
+        (shared / "params.yaml").write_text(yaml.safe_dump(load_recipe(params, profile), sort_keys=False))
     raw = shared / "data" / "raw"
     if not raw.exists():
         raw.symlink_to(ROOT / "data" / "raw", target_is_directory=True)
@@ -214,7 +232,7 @@ def check_targets(table: dict[str, Any]) -> list[dict[str, Any]]:
 def markdown(report: dict[str, Any]) -> str:
     table, runs = report["table"], report["runs"]
     lines = [
-        f"Default recipe, {len(runs)} seed{'s' if len(runs) != 1 else ''} "
+        f"{report.get('recipe', 'Default recipe')}, {len(runs)} seed{'s' if len(runs) != 1 else ''} "
         f"({', '.join(str(run['seed']) for run in runs)}), measured "
         f"{report['date']} on {report['machine']['logical_cpus']} CPU cores; mean ± std over seeds "
         "(the baselines are deterministic).",
@@ -265,11 +283,15 @@ def chart(report: dict[str, Any], path: Path) -> None:
         means = [table[d][m].get(system, {}).get("mean", 0.0) for d, m in groups]
         stds = [table[d][m].get(system, {}).get("std", 0.0) for d, m in groups]
         positions = [i + (offset - 1) * width for i in range(len(groups))]
-        axis.bar(positions, means, width, yerr=stds, capsize=3, label=SYSTEM_LABELS[system])
+        label = SYSTEM_LABELS[system]
+        if system == "ours" and report.get("recipe", "Default recipe") != "Default recipe":
+            label = "ours (" + report["recipe"].removeprefix("Recipe ") + ")"
+        axis.bar(positions, means, width, yerr=stds, capsize=3, label=label)
     axis.set_xticks(range(len(groups)), [f"{DATASETS[d]}\n{m.upper()}" for d, m in groups], fontsize=8)
     axis.set_ylim(0, 1)
     seeds = len(report["runs"])
-    axis.set_title(f"Default recipe vs baselines ({seeds} seed{'s' if seeds != 1 else ''}, {report['date']})")
+    recipe = report.get("recipe", "Default recipe")
+    axis.set_title(f"{recipe} vs baselines ({seeds} seed{'s' if seeds != 1 else ''}, {report['date']})")
     axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=len(SYSTEMS))
     figure.tight_layout()
     figure.savefig(path, dpi=120)
@@ -286,8 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         write_outputs(report, args.output)
         print(markdown(report))
         return 0
-    fingerprint = recipe_fingerprint(args.params, args.overrides)
-    shared = prepare_shared(work, args.params, args.overrides, fingerprint)
+    fingerprint = recipe_fingerprint(load_recipe(args.params, args.profile), args.overrides)
+    shared = prepare_shared(work, args.params, args.profile, args.overrides, fingerprint)
     runs = []
     for seed in args.seeds:
         runs.append(run_seed(work, shared, seed, args.overrides, fingerprint))
@@ -300,17 +322,29 @@ def main(argv: list[str] | None = None) -> int:
 def build_report(args: argparse.Namespace, runs: list[dict[str, Any]]) -> dict[str, Any]:
     table = aggregate(runs)
     command = " ".join(["python benchmarks/quality.py", *(["--seeds", *map(str, args.seeds)])])
+    if args.profile:
+        command += f" --profile {args.profile}"
     command += "".join(f" --set {override}" for override in args.overrides)
+    if args.output.resolve() != (RESULTS / "quality").resolve():
+        command += f" --output {args.output}"
     return {
         "date": dt.date.today().isoformat(),
         "command": command,
-        "params": args.params.read_text(),
+        "recipe": recipe_label(args),
+        "params": shared_params_text(args),
         "overrides": args.overrides,
         "machine": machine(),  # the same description as the speed benchmark's results
         "runs": runs,
         "table": table,
         "targets": check_targets(table),
     }
+
+
+def shared_params_text(args: argparse.Namespace) -> str:
+    """The recipe's text as the runs read it: params.yaml itself, or params.yaml with the profile merged in."""
+    if args.profile is None:
+        return args.params.read_text()
+    return yaml.safe_dump(load_recipe(args.params, args.profile), sort_keys=False)
 
 
 def write_outputs(report: dict[str, Any], output: Path) -> None:

@@ -51,16 +51,21 @@ def test_every_training_dataset_is_prepared_and_a_dvc_train_dependency() -> None
         assert f"data/prepared/{name}" in train_deps
 
 
-def test_recipe_trains_on_sentence_and_passage_lists() -> None:
-    """The recipe of docs/recipe.md row 22: WikiQA as sentences and as 3-sentence passages, both with a teacher."""
-    cfg = load_params(ROOT / "params.yaml")
-    passages = cfg.prepare.datasets["wikiqa-train-passage-lists"]
-    assert passages.passages is not None and passages.passages.size == 3
-    assert passages.teacher is not None and passages.mining is not None and passages.mining.keep_labelled
-    assert cfg.train.datasets["wikiqa-train-passage-lists"].loss == "LambdaLoss"
-    quick = load_params(ROOT / "params.yaml", profile="quick")
-    assert quick.prepare.datasets["wikiqa-train-passage-lists"].teacher is None
-    assert quick.train.datasets["wikiqa-train-passage-lists"].max_rows == 16
+def test_passages_profile_adds_passage_lists_to_the_default_recipe() -> None:
+    """profiles/passages.yaml is docs/recipe.md row 22: the default plus WikiQA pages as 3-sentence passages."""
+    full = load_params(ROOT / "params.yaml")
+    passages = load_params(ROOT / "params.yaml", profile="passages")
+    assert "wikiqa-train-passage-lists" not in full.prepare.datasets
+    entry = passages.prepare.datasets["wikiqa-train-passage-lists"]
+    assert entry.passages is not None and entry.passages.size == 3
+    assert entry.teacher is not None and entry.mining is not None and entry.mining.keep_labelled
+    assert list(passages.train.datasets) == [*full.train.datasets, "wikiqa-train-passage-lists"]
+    assert passages.train.datasets["wikiqa-train-passage-lists"].loss == "LambdaLoss"
+    scifact, default_scifact = (cfg.prepare.datasets["scifact-train-lists"].mining for cfg in (passages, full))
+    assert scifact is not None and default_scifact is not None
+    assert (scifact.num_negatives, default_scifact.num_negatives) == (4, 7)
+    assert scifact.range_max == default_scifact.range_max  # only the count changes
+    assert passages.train.epochs == 1.25 and passages.train.learning_rate == full.train.learning_rate
 
 
 def test_unknown_key_is_named(tmp_path: Path) -> None:
