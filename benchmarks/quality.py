@@ -8,7 +8,8 @@ candidates) for WikiQA test, SciFact dev and TREC-DL19 into ``artifacts/eval/met
 It writes ``<output>.json`` (every seed's numbers, training times, params, machine), ``<output>.md`` (mean ± std per
 dataset and metric for BM25, the bi-encoder and ours, and the issue's targets, met or not) and ``<output>.png`` (a
 bar chart). A seed whose evaluation is already in the work folder (same params) is not run again, so an interrupted
-benchmark continues where it stopped.
+benchmark continues where it stopped. ``--profile NAME`` measures a variant (params.yaml + profiles/NAME.yaml) the same
+way; give it its own ``--output`` so the default recipe's results stay as they are.
 
 Run: ``.venv/bin/python benchmarks/quality.py`` (about 40 minutes per seed on 2 CPU cores); see ``--help``.
 """
