@@ -36,6 +36,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # run as a script from any
 
 from speed import machine  # noqa: E402
 
+from tasks.config import raw_params  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 SYSTEMS = ("bm25", "bi_encoder", "ours")
 SYSTEM_LABELS = {"bm25": "BM25", "bi_encoder": "bi-encoder (zero-shot)", "ours": "ours (default recipe)"}
@@ -89,13 +91,6 @@ def stage(root: Path, name: str, overrides: list[str], log: Path) -> float:
     return time.perf_counter() - started
 
 
-def load_recipe(params: Path, profile: str | None) -> dict[str, Any]:
-    """params.yaml with the profile merged in, as ``rerank --profile`` reads it (comments dropped)."""
-    from tasks.config import deep_merge, profile_overrides, read_yaml
-
-    return deep_merge(read_yaml(params), profile_overrides(profile))
-
-
 def recipe_fingerprint(recipe: dict[str, Any], overrides: list[str]) -> str:
     """The parsed params and overrides, so an edited comment in params.yaml does not discard finished seeds."""
     text = json.dumps([recipe, overrides], sort_keys=True, default=str)
@@ -122,15 +117,19 @@ def reset_if_changed(root: Path, fingerprint: str, stale: list[str]) -> None:
     marker.write_text(fingerprint)
 
 
-def prepare_shared(work: Path, params: Path, profile: str | None, overrides: list[str], fingerprint: str) -> Path:
+def recipe_text(args: argparse.Namespace) -> str:
+    """The recipe as the runs read it: params.yaml itself, or params.yaml with the profile merged in."""
+    if args.profile is None:
+        return args.params.read_text()
+    return yaml.safe_dump(raw_params(args.params, args.profile), sort_keys=False)
+
+
+def prepare_shared(work: Path, recipe: str, overrides: list[str], fingerprint: str) -> Path:
     """A work root with the recipe, the raw data linked in, and prepared data made once for all seeds."""
     shared = work / "shared"
     reset_if_changed(shared, fingerprint, ["data/prepared"])
     (shared / "data").mkdir(parents=True, exist_ok=True)
-    if profile is None:
-        shutil.copy2(params, shared / "params.yaml")
-    else:
-        (shared / "params.yaml").write_text(yaml.safe_dump(load_recipe(params, profile), sort_keys=False))
+    (shared / "params.yaml").write_text(recipe)
     raw = shared / "data" / "raw"
     if not raw.exists():
         raw.symlink_to(ROOT / "data" / "raw", target_is_directory=True)
@@ -309,18 +308,19 @@ def main(argv: list[str] | None = None) -> int:
         write_outputs(report, args.output)
         print(markdown(report))
         return 0
-    fingerprint = recipe_fingerprint(load_recipe(args.params, args.profile), args.overrides)
-    shared = prepare_shared(work, args.params, args.profile, args.overrides, fingerprint)
+    recipe = recipe_text(args)
+    fingerprint = recipe_fingerprint(yaml.safe_load(recipe), args.overrides)
+    shared = prepare_shared(work, recipe, args.overrides, fingerprint)
     runs = []
     for seed in args.seeds:
         runs.append(run_seed(work, shared, seed, args.overrides, fingerprint))
-        report = build_report(args, runs)
+        report = build_report(args, recipe, runs)
         write_outputs(report, args.output)  # after every seed: partial results survive an interruption
     print(markdown(report))
     return 0
 
 
-def build_report(args: argparse.Namespace, runs: list[dict[str, Any]]) -> dict[str, Any]:
+def build_report(args: argparse.Namespace, recipe: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     table = aggregate(runs)
     command = " ".join(["python benchmarks/quality.py", *(["--seeds", *map(str, args.seeds)])])
     if args.profile:
@@ -332,20 +332,13 @@ def build_report(args: argparse.Namespace, runs: list[dict[str, Any]]) -> dict[s
         "date": dt.date.today().isoformat(),
         "command": command,
         "recipe": recipe_label(args),
-        "params": shared_params_text(args),
+        "params": recipe,
         "overrides": args.overrides,
         "machine": machine(),  # the same description as the speed benchmark's results
         "runs": runs,
         "table": table,
         "targets": check_targets(table),
     }
-
-
-def shared_params_text(args: argparse.Namespace) -> str:
-    """The recipe's text as the runs read it: params.yaml itself, or params.yaml with the profile merged in."""
-    if args.profile is None:
-        return args.params.read_text()
-    return yaml.safe_dump(load_recipe(args.params, args.profile), sort_keys=False)
 
 
 def write_outputs(report: dict[str, Any], output: Path) -> None:

@@ -307,13 +307,20 @@ def profile_overrides(profile: str | None) -> dict[str, Any]:
     return read_yaml(path)
 
 
+def raw_params(
+    path: str | Path = "params.yaml", profile: str | None = None, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """params.yaml with the profile and per-run overrides merged in, before validation (comments dropped)."""
+    return deep_merge(deep_merge(read_yaml(path), profile_overrides(profile)), overrides or {})
+
+
 def load_params(
     path: str | Path = "params.yaml",
     profile: str | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> PipelineConfig:
     """Parse params.yaml (plus a profile and per-run overrides) into typed stage configs."""
-    raw = deep_merge(deep_merge(read_yaml(path), profile_overrides(profile)), overrides or {})
+    raw = raw_params(path, profile, overrides)
     try:
         return PipelineConfig.model_validate(raw)
     except ValidationError as error:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tasks.config import deep_merge, load_params, profile_overrides, read_yaml
+from tasks.config import load_params, raw_params
 from tests.e2e_support import PROJECT, copy_project, env_with_venv
 
 MAX_STEPS = 30
@@ -67,7 +67,7 @@ def new_project(target: Path, overrides: dict) -> Path:
     remote = (PROJECT.parent / "shared" / "dvc-remote").resolve()
     dvc(root, "remote", "modify", "--local", "team", "url", str(remote))
     dvc(root, "pull", *[str(p.relative_to(root)) for p in sorted((root / "data" / "raw").glob("*.dvc"))])
-    params = deep_merge(deep_merge(read_yaml(PROJECT / "params.yaml"), profile_overrides("quick")), overrides)
+    params = raw_params(PROJECT / "params.yaml", "quick", overrides)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     load_params(root / "params.yaml")  # the stages will read it as it is: fail here if it does not validate
     return root
