@@ -74,6 +74,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="add each WikiQA training question's page cut into passages of 3 sentences (a third list set)",
     )
+    parser.add_argument(
+        "--no-sentence-lists",
+        dest="sentence_lists",
+        action="store_false",
+        help="train without the sentence-level WikiQA lists (with --passage-lists: passages replace them)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "recipe_ablation.jsonl")
@@ -253,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if args.passage_lists and args.loss == "BinaryCrossEntropyLoss":
             raise SystemExit("--passage-lists adds listwise rows: use a listwise --loss")
+        if not args.sentence_lists and not args.passage_lists:
+            raise SystemExit("--no-sentence-lists leaves no WikiQA training data: add --passage-lists")
         if args.unanswered:
             if not args.teacher:
                 raise SystemExit("--unanswered needs --teacher: the lists of unanswered questions have no positive")
@@ -277,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             data = Dataset.from_dict(
                 {"query": lists.question.tolist(), "docs": lists.sentence.tolist(), "labels": lists.target.tolist()}
             )
-        parts = {"wikiqa": data}
+        parts = {"wikiqa": data} if args.sentence_lists else {}
         if train_passages is not None:
             lists = train_passages.groupby("question", sort=False).agg(list).reset_index()
             parts["wikiqa_passages"] = Dataset.from_dict(

@@ -362,6 +362,7 @@ class DatasetEntry(StageConfig):
     validation: ValidationRules | None = None
     keep_incomplete: bool = False
     # Listwise only: drop lists without both a relevant and a non-relevant document (they carry no ranking signal).
+    # With `passages`, a question is judged on its sentences, before joining.
     require_positive_and_negative: bool = False
 
     @field_validator("columns")
@@ -468,8 +469,11 @@ def build_dataset(
     root = Path(root)
     loaded = loaded if loaded is not None else load_source(name, entry, root, on_bad_rows)
     tables = {split: _relabel(name, entry, table) for split, table in loaded.tables.items()}
+    answerable: dict[str, set[str]] = {}
     if entry.passages is not None:
         rules = entry.passages
+        if entry.require_positive_and_negative:  # judged on the sentences: the question set of the sentence lists
+            answerable = {split: _queries_with_both_labels(table) for split, table in tables.items()}
         tables = {
             split: join_consecutive_sentences(table, rules.size, dataset=name, separator=rules.separator)
             for split, table in tables.items()
@@ -477,7 +481,7 @@ def build_dataset(
     mining_stats: dict[str, Any] = {}
     converted = {}
     for split, table in tables.items():
-        converted[split], stats = _to_format(name, entry, table, loaded.corpus, root)
+        converted[split], stats = _to_format(name, entry, table, loaded.corpus, root, answerable.get(split))
         if stats:
             mining_stats[split] = stats
         if entry.teacher is not None:
@@ -691,8 +695,14 @@ def _numeric_labels(name: str, table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _to_format(
-    name: str, entry: DatasetEntry, table: pd.DataFrame, corpus: dict[str, str] | None, root: Path
+    name: str,
+    entry: DatasetEntry,
+    table: pd.DataFrame,
+    corpus: dict[str, str] | None,
+    root: Path,
+    answerable: set[str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    """``answerable``: for joined passages, the queries whose sentences hold a positive and a negative label."""
     group_by = "query_id" if "query_id" in table.columns else None
     if entry.mining is None or entry.mining.keep_labelled:
         source_format = detect_format(table)
@@ -703,7 +713,10 @@ def _to_format(
             )
         converted = convert(table, entry.format, group_by=group_by, keep_incomplete=entry.keep_incomplete, dataset=name)
         if entry.format == Format.LISTWISE and entry.require_positive_and_negative:
-            converted = _lists_with_both_labels(converted)
+            if answerable is not None:  # a page whose passages all hold an answer keeps its list: mining adds negatives
+                converted = converted[converted["query"].isin(answerable)].reset_index(drop=True)
+            if answerable is None or entry.mining is None:
+                converted = _lists_with_both_labels(converted)
         if entry.mining is None:
             return converted, None
         return _add_mined_negatives(name, entry.mining, converted, _mining_corpus(table, corpus), root)
@@ -782,6 +795,13 @@ def _with_teacher_scores(name: str, teacher: TeacherConfig, table: pd.DataFrame,
         scorer = CrossEncoder(model, max_length=teacher.max_length)
     logger.info("Adding %s teacher scores (weight %s) to %s's labels", teacher.model, teacher.weight, name)
     return add_teacher_scores(table, scorer, teacher.weight, batch_size=teacher.batch_size, dataset_name=name)
+
+
+def _queries_with_both_labels(table: pd.DataFrame) -> set[str]:
+    """Queries of a pairs table with at least one positive and one zero label among their documents."""
+    labels = table.groupby("query", sort=False)["label"]
+    both = (labels.max() > 0) & (labels.min() <= 0)
+    return set(both[both].index)
 
 
 def _lists_with_both_labels(frame: pd.DataFrame) -> pd.DataFrame:

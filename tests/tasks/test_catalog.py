@@ -332,6 +332,45 @@ def test_sentences_join_into_passage_lists_before_mining_and_teacher(tmp_path: P
     assert labels[0] >= 1.0 and max(labels[1:]) < 1.0  # the answer's passage stays above the teacher-graded rest
 
 
+def test_passage_lists_keep_the_questions_whose_sentences_hold_both_labels(tmp_path: Path) -> None:
+    """A question is judged on its sentences, before joining: the same questions as the sentence lists."""
+    path = tmp_path / "pairs.tsv"
+    rows = [("red bus", "a big red bus", 1), ("red bus", "it drives", 0)]  # one passage, and it holds the answer
+    rows += [("old cat", "the old cat sleeps on a red bus", 0), ("old cat", "a dog barks", 0)]  # no answer
+    rows += [("green tea", "green tea is a drink", 1), ("green tea", "from china", 0), ("green tea", "it is hot", 0)]
+    path.write_text("q\td\tl\n" + "".join(f"{q}\t{d}\t{label}\n" for q, d, label in rows))
+    raw = {
+        "source": {"kind": "file", "path": str(path), "split": "train"},
+        "columns": {"query": "q", "document": "d", "label": "l"},
+        "format": "listwise",
+        "passages": {"size": 2},
+        "require_positive_and_negative": True,
+        "mining": {"method": "bm25", "num_negatives": 1, "keep_labelled": True, "cache_dir": "cache"},
+    }
+    built = catalog.build_dataset("lists", catalog.parse_catalog({"lists": raw})["lists"], tmp_path)
+    table = built.splits["train"]
+    assert table["query"].tolist() == ["red bus", "green tea"]
+    # The all-answer page keeps its list, its negative mined from the unanswered page (still in the corpus).
+    assert list(table["documents"][0]) == ["a big red bus it drives", "the old cat sleeps on a red bus a dog barks"]
+    assert [float(label) for label in table["labels"][0]] == [1.0, 0.0]
+
+
+def test_passage_lists_without_mining_drop_lists_of_one_label(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.tsv"
+    rows = [("red bus", "a big red bus", 1), ("red bus", "it drives", 0)]
+    rows += [("green tea", "green tea is a drink", 1), ("green tea", "from china", 0), ("green tea", "it is hot", 0)]
+    path.write_text("q\td\tl\n" + "".join(f"{q}\t{d}\t{label}\n" for q, d, label in rows))
+    raw = {
+        "source": {"kind": "file", "path": str(path), "split": "train"},
+        "columns": {"query": "q", "document": "d", "label": "l"},
+        "format": "listwise",
+        "passages": {"size": 2},
+        "require_positive_and_negative": True,
+    }
+    built = catalog.build_dataset("lists", catalog.parse_catalog({"lists": raw})["lists"], tmp_path)
+    assert built.splits["train"]["query"].tolist() == ["green tea"]  # one passage, one label: no ranking signal
+
+
 def test_passages_cannot_join_a_beir_corpus() -> None:
     raw = {"source": {"kind": "beir", "folder": "data/raw/scifact"}, "format": "listwise", "passages": {"size": 3}}
     with pytest.raises(ConfigError, match="`passages` joins the sentences of a table of labelled pairs"):
