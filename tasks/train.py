@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import torch
 from datasets import Dataset, DatasetDict
 from transformers import set_seed
 from transformers.trainer import TRAINER_STATE_NAME
@@ -110,6 +111,22 @@ def training_datasets(cfg: TrainConfig, prepared: Path) -> tuple[dict[str, Datas
     return datasets, hashes
 
 
+def use_bf16(precision: str) -> bool:
+    """Whether to train under bf16 autocast: asked for, and native on this machine's training device.
+
+    Without native kernels bf16 is emulated and trains slower than fp32, so the run falls back to fp32 and says so.
+    """
+    if precision != "bf16":
+        return False
+    from rerank_lib.backends.torch_backend import bf16_supported
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if bf16_supported(device):
+        return True
+    logger.warning("train.precision is bf16 but this %s has no native bf16 kernels: training in fp32", device.type)
+    return False
+
+
 def run_train(
     cfg: TrainConfig, tracking: TrackingConfig, prepared: Path, checkpoints: Path, out: Path, root: Path
 ) -> TrainResult:
@@ -132,6 +149,7 @@ def run_train(
     single = len(datasets) == 1
     train_dataset = next(iter(datasets.values())) if single else DatasetDict(datasets)
     loss = next(iter(losses.values())) if single else losses
+    bf16 = use_bf16(cfg.precision)
     args = CrossEncoderTrainingArguments(
         output_dir=str(checkpoints),
         num_train_epochs=cfg.epochs,
@@ -149,6 +167,8 @@ def run_train(
         report_to="none",
         batch_sampler=cfg.batch_sampler,
         multi_dataset_batch_sampler=cfg.multi_dataset_batch_sampler,
+        bf16=bf16,
+        use_cpu=bf16 and not torch.cuda.is_available(),  # transformers autocasts on the CPU only when told
         eval_strategy="steps" if evaluator is not None else "no",
         eval_steps=cfg.evaluation.steps,
         per_device_eval_batch_size=cfg.evaluation.batch_size,
@@ -190,6 +210,7 @@ def run_train(
         "train_rows": rows,
         "losses": {name: {"name": type(fn).__name__, "config": fn.get_config_dict()} for name, fn in losses.items()},
         "hyperparameters": cfg.model_dump(mode="json"),
+        "precision_used": "bf16" if bf16 else "fp32",
         "global_step": trainer.state.global_step,
         "training_seconds": round(seconds, 1),
         "log_history": trainer.state.log_history,
