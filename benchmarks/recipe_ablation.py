@@ -38,10 +38,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT)]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from speed import machine  # noqa: E402
 
 WIKIQA_TRAIN = ROOT / "data" / "raw" / "wikiqa" / "WikiQA-train.tsv"
 SCIFACT = ROOT / "data" / "raw" / "scifact"
@@ -80,6 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_false",
         help="train without the sentence-level WikiQA lists (with --passage-lists: passages replace them)",
     )
+    parser.add_argument("--bf16", action="store_true", help="train under bf16 autocast (CPUs with native bf16)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "recipe_ablation.jsonl")
@@ -248,7 +250,12 @@ def main(argv: list[str] | None = None) -> int:
             always_rerank_positives=False,
         ),
     ]
-    result: dict[str, Any] = {"name": args.name, "date": time.strftime("%Y-%m-%d"), "args": vars(args) | {"output": ""}}
+    result: dict[str, Any] = {
+        "name": args.name,
+        "date": time.strftime("%Y-%m-%d"),
+        "args": vars(args) | {"output": ""},
+        "cpu": machine()["cpu"],  # training minutes are only comparable on the same processor
+    }
     if args.baselines:
         bi_encoder = BiEncoderScorer(base)
         result["bi_encoder"] = {k: v for e in evaluators for k, v in e(bi_encoder).items() if "_base_" not in k}
@@ -307,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             disable_tqdm=True,
             batch_sampler=args.batch_sampler,
+            bf16=args.bf16,
+            use_cpu=args.bf16,  # transformers autocasts to bf16 on the CPU only when told to use it
         )
         loss = getattr(ranking_losses, args.loss)(model)
         started = time.perf_counter()
