@@ -8,7 +8,8 @@ off and on, alternating (off, on, off, on, ...) so that machine noise hits both,
 SciFact lists are ~80% of the default recipe's training time; WikiQA's short pairs gain less.
 
 Run: ``.venv/bin/python benchmarks/last_layer_speed.py`` (about 5 minutes on 2 CPU cores). Writes
-``benchmarks/results/last_layer_speed.json``.
+``benchmarks/results/last_layer_speed.json``. ``--bf16`` runs both settings under bf16 autocast (``train.precision:
+bf16``); compare its seconds per step with an fp32 run on the same machine.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=2, help="runs per setting, alternating (default 2)")
     parser.add_argument("--max-length", type=int, default=224)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--bf16", action="store_true", help="both settings under bf16 autocast (train.precision: bf16)")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "last_layer_speed.json")
     return parser.parse_args(argv)
 
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from datasets import Dataset
     from recipe_ablation import scifact_split
+    from speed import machine
 
     from rerank_lib import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
     from rerank_lib.losses import LambdaLoss
@@ -67,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                 logging_steps=args.steps,
                 batch_sampler="length_grouped",
                 last_layer_first_token_only=enabled,
+                bf16=args.bf16,
+                use_cpu=args.bf16,  # transformers autocasts on the CPU only when told to use it
             )
             trainer = CrossEncoderTrainer(model, args=training_args, train_dataset=data, loss=LambdaLoss(model))
             started = time.perf_counter()
@@ -83,8 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "date": dt.date.today().isoformat(),
         "command": "python benchmarks/last_layer_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": {"platform": platform.platform(), "threads": args.threads},
-        "setup": {"steps": args.steps, "lists_per_step": 4, "max_length": args.max_length, "data": "SciFact train"},
+        "machine": {"platform": platform.platform(), "cpu": machine()["cpu"], "threads": args.threads},
+        "setup": {
+            "steps": args.steps,
+            "lists_per_step": 4,
+            "max_length": args.max_length,
+            "data": "SciFact train",
+            "precision": "bf16" if args.bf16 else "fp32",
+        },
         "runs": runs,
         "seconds_per_step": {
             "full_last_layer": round(per_step[False], 3),
