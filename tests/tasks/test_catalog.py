@@ -278,19 +278,31 @@ def test_reader_options_that_the_reader_cannot_use_are_config_errors(option: str
         catalog.parse_catalog({"toy": {"source": source, "format": "pairs"}})
 
 
-def test_labelled_lists_gain_mined_negatives_and_teacher_targets(tmp_path: Path, tiny_bert_dir: Path) -> None:
+def _labelled_lists(tmp_path: Path, rows: list[tuple[str, str, int]], **options: object) -> dict[str, object]:
+    """A listwise catalog entry (lists without both labels dropped) over a TSV of ``(query, document, label)``."""
     path = tmp_path / "pairs.tsv"
-    rows = [("red bus", "a big red bus", 1), ("red bus", "a red car", 0), ("old cat", "the old cat sleeps", 1)]
-    rows += [("old cat", "a young dog", 0), ("river", "the river runs", 0), ("river", "a red river boat", 0)]
     path.write_text("q\td\tl\n" + "".join(f"{q}\t{d}\t{label}\n" for q, d, label in rows))
-    raw = {
+    return {
         "source": {"kind": "file", "path": str(path), "split": "train"},
         "columns": {"query": "q", "document": "d", "label": "l"},
         "format": "listwise",
         "require_positive_and_negative": True,
-        "mining": {"method": "bm25", "num_negatives": 1, "keep_labelled": True, "cache_dir": "cache"},
+        **options,
     }
-    mined = catalog.build_dataset("lists", catalog.parse_catalog({"lists": raw})["lists"], tmp_path)
+
+
+def _build_lists(raw: dict[str, object], root: Path) -> catalog.PreparedDataset:
+    return catalog.build_dataset("lists", catalog.parse_catalog({"lists": raw})["lists"], root)
+
+
+BM25_ONE_NEGATIVE = {"method": "bm25", "num_negatives": 1, "keep_labelled": True, "cache_dir": "cache"}
+
+
+def test_labelled_lists_gain_mined_negatives_and_teacher_targets(tmp_path: Path, tiny_bert_dir: Path) -> None:
+    rows = [("red bus", "a big red bus", 1), ("red bus", "a red car", 0), ("old cat", "the old cat sleeps", 1)]
+    rows += [("old cat", "a young dog", 0), ("river", "the river runs", 0), ("river", "a red river boat", 0)]
+    raw = _labelled_lists(tmp_path, rows, mining=BM25_ONE_NEGATIVE)
+    mined = _build_lists(raw, tmp_path)
     table = mined.splits["train"]
     assert table["query"].tolist() == ["red bus", "old cat"]
     assert list(table["documents"][0]) == ["a big red bus", "a red car", "a red river boat"]  # best BM25 match
@@ -298,7 +310,7 @@ def test_labelled_lists_gain_mined_negatives_and_teacher_targets(tmp_path: Path,
     assert mined.manifest["mining"]["train"]["lists_extended"] == 2
 
     raw["teacher"] = {"model": str(tiny_bert_dir), "weight": 0.5}
-    taught = catalog.build_dataset("lists", catalog.parse_catalog({"lists": raw})["lists"], tmp_path)
+    taught = _build_lists(raw, tmp_path)
     documents = [str(text) for text in taught.splits["train"]["documents"][0]]
     assert documents == list(table["documents"][0])
     cosine = BiEncoderScorer(str(tiny_bert_dir)).predict([("red bus", text) for text in documents])
@@ -308,21 +320,12 @@ def test_labelled_lists_gain_mined_negatives_and_teacher_targets(tmp_path: Path,
 
 
 def test_sentences_join_into_passage_lists_before_mining_and_teacher(tmp_path: Path, tiny_bert_dir: Path) -> None:
-    path = tmp_path / "pairs.tsv"
     rows = [("red bus", "a big red bus", 1), ("red bus", "it drives", 0), ("red bus", "a red car", 0)]
     rows += [("red bus", "parked", 0), ("old cat", "the old cat", 0), ("old cat", "sleeps", 1)]
     rows += [("old cat", "a young dog", 0), ("old cat", "barks", 0)]
-    path.write_text("q\td\tl\n" + "".join(f"{q}\t{d}\t{label}\n" for q, d, label in rows))
-    raw = {
-        "source": {"kind": "file", "path": str(path), "split": "train"},
-        "columns": {"query": "q", "document": "d", "label": "l"},
-        "format": "listwise",
-        "passages": {"size": 2},
-        "require_positive_and_negative": True,
-        "mining": {"method": "bm25", "num_negatives": 1, "keep_labelled": True, "cache_dir": "cache"},
-        "teacher": {"model": str(tiny_bert_dir), "weight": 1.0},
-    }
-    built = catalog.build_dataset("lists", catalog.parse_catalog({"lists": raw})["lists"], tmp_path)
+    teacher = {"model": str(tiny_bert_dir), "weight": 1.0}
+    raw = _labelled_lists(tmp_path, rows, passages={"size": 2}, mining=BM25_ONE_NEGATIVE, teacher=teacher)
+    built = _build_lists(raw, tmp_path)
     table = built.splits["train"]
     assert table["query"].tolist() == ["red bus", "old cat"]
     # Two passages of the question's own page, then the other page's passage that BM25 ranks first.
@@ -334,20 +337,10 @@ def test_sentences_join_into_passage_lists_before_mining_and_teacher(tmp_path: P
 
 def test_passage_lists_keep_the_questions_whose_sentences_hold_both_labels(tmp_path: Path) -> None:
     """A question is judged on its sentences, before joining: the same questions as the sentence lists."""
-    path = tmp_path / "pairs.tsv"
     rows = [("red bus", "a big red bus", 1), ("red bus", "it drives", 0)]  # one passage, and it holds the answer
     rows += [("old cat", "the old cat sleeps on a red bus", 0), ("old cat", "a dog barks", 0)]  # no answer
     rows += [("green tea", "green tea is a drink", 1), ("green tea", "from china", 0), ("green tea", "it is hot", 0)]
-    path.write_text("q\td\tl\n" + "".join(f"{q}\t{d}\t{label}\n" for q, d, label in rows))
-    raw = {
-        "source": {"kind": "file", "path": str(path), "split": "train"},
-        "columns": {"query": "q", "document": "d", "label": "l"},
-        "format": "listwise",
-        "passages": {"size": 2},
-        "require_positive_and_negative": True,
-        "mining": {"method": "bm25", "num_negatives": 1, "keep_labelled": True, "cache_dir": "cache"},
-    }
-    built = catalog.build_dataset("lists", catalog.parse_catalog({"lists": raw})["lists"], tmp_path)
+    built = _build_lists(_labelled_lists(tmp_path, rows, passages={"size": 2}, mining=BM25_ONE_NEGATIVE), tmp_path)
     table = built.splits["train"]
     assert table["query"].tolist() == ["red bus", "green tea"]
     # The all-answer page keeps its list, its negative mined from the unanswered page (still in the corpus).
@@ -356,18 +349,9 @@ def test_passage_lists_keep_the_questions_whose_sentences_hold_both_labels(tmp_p
 
 
 def test_passage_lists_without_mining_drop_lists_of_one_label(tmp_path: Path) -> None:
-    path = tmp_path / "pairs.tsv"
     rows = [("red bus", "a big red bus", 1), ("red bus", "it drives", 0)]
     rows += [("green tea", "green tea is a drink", 1), ("green tea", "from china", 0), ("green tea", "it is hot", 0)]
-    path.write_text("q\td\tl\n" + "".join(f"{q}\t{d}\t{label}\n" for q, d, label in rows))
-    raw = {
-        "source": {"kind": "file", "path": str(path), "split": "train"},
-        "columns": {"query": "q", "document": "d", "label": "l"},
-        "format": "listwise",
-        "passages": {"size": 2},
-        "require_positive_and_negative": True,
-    }
-    built = catalog.build_dataset("lists", catalog.parse_catalog({"lists": raw})["lists"], tmp_path)
+    built = _build_lists(_labelled_lists(tmp_path, rows, passages={"size": 2}), tmp_path)
     assert built.splits["train"]["query"].tolist() == ["green tea"]  # one passage, one label: no ranking signal
 
 

@@ -14,32 +14,10 @@ from rerank_lib.errors import ConfigError
 from tasks.config import TrackingConfig, TrainConfig, TrainEvaluationConfig
 from tasks.train import run_train
 from tasks.train_evaluation import EVAL_LOG_FILE, build_training_evaluator, write_eval_log
+from tests.tasks.train_testkit import QUESTIONS, prepared_toy_lists
 
-QUESTIONS = [
-    ("what is the capital of france", "paris is the capital of france", "the dog runs"),
-    ("who reads a book", "the child reads a book", "a red car"),
-    ("where does the cat sleep", "the cat sleeps in the car", "music and song"),
-    ("what does the woman eat", "the woman eats food", "berlin is a city"),
-    ("which river is in germany", "a river in germany", "the man reads"),
-    ("what is a big city", "rome is a big city", "a small blue bus"),
-]
 DOCUMENTS = [doc for _, positive, negative in QUESTIONS for doc in (positive, negative)]
 CORPUS = {f"d{i}": text for i, text in enumerate(DOCUMENTS)}
-
-
-def _prepared(root: Path) -> Path:
-    """One listwise prepared dataset: each question with its right and its wrong answer."""
-    folder = root / "data" / "prepared" / "toy-lists"
-    folder.mkdir(parents=True)
-    frame = pd.DataFrame(
-        {
-            "query": [question for question, _, _ in QUESTIONS],
-            "docs": [[positive, negative] for _, positive, negative in QUESTIONS],
-            "labels": [[1.0, 0.0] for _ in QUESTIONS],
-        }
-    )
-    frame.to_parquet(folder / "train.parquet", index=False)
-    return root / "data" / "prepared"
 
 
 def _beir(root: Path) -> None:
@@ -68,7 +46,7 @@ def _train(root: Path, base: Path, steps: int | None) -> Path:
     )
     tracking = TrackingConfig(tracking_uri=f"sqlite:///{root / 'mlflow.db'}", experiment="train-eval")
     out = root / "artifacts" / "trained"
-    run_train(cfg, tracking, _prepared(root), root / "artifacts" / "checkpoints", out, root)
+    run_train(cfg, tracking, prepared_toy_lists(root), root / "artifacts" / "checkpoints", out, root)
     return out
 
 

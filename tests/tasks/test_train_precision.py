@@ -6,37 +6,23 @@ import json
 import logging
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from rerank_lib.backends import torch_backend
+from rerank_lib.errors import ConfigError
 from tasks.config import TrackingConfig, TrainConfig, load_params
 from tasks.train import SUMMARY_FILE, run_train, use_bf16
+from tests.tasks.train_testkit import DATASET, prepared_toy_lists
 
 ROOT = Path(__file__).resolve().parents[2]
-PAIRS = [
-    ("what is the capital of france", "paris is the capital of france", "the dog runs"),
-    ("who reads a book", "the child reads a book", "a red car"),
-    ("where does the cat sleep", "the cat sleeps in the car", "music and song"),
-    ("what does the woman eat", "the woman eats food", "berlin is a city"),
-]
 
 
 def _train(root: Path, base: Path, precision: str) -> Path:
-    prepared = root / "data" / "prepared"
-    (prepared / "toy-lists").mkdir(parents=True)
-    pd.DataFrame(
-        {
-            "query": [question for question, _, _ in PAIRS],
-            "docs": [[positive, negative] for _, positive, negative in PAIRS],
-            "labels": [[1.0, 0.0] for _ in PAIRS],
-        }
-    ).to_parquet(prepared / "toy-lists" / "train.parquet", index=False)
     cfg = TrainConfig(
         base_model=str(base),
-        datasets={"toy-lists": {"loss": "ListNetLoss"}},
+        datasets={DATASET: {"loss": "ListNetLoss"}},
         max_length=32,
         epochs=2,
         batch_size=2,
@@ -47,7 +33,7 @@ def _train(root: Path, base: Path, precision: str) -> Path:
     )
     tracking = TrackingConfig(tracking_uri=f"sqlite:///{root / 'mlflow.db'}", experiment="precision")
     out = root / "artifacts" / "trained"
-    run_train(cfg, tracking, prepared, root / "artifacts" / "checkpoints", out, root)
+    run_train(cfg, tracking, prepared_toy_lists(root), root / "artifacts" / "checkpoints", out, root)
     return out
 
 
@@ -84,8 +70,6 @@ def test_a_bf16_run_records_its_precision_and_trains_other_weights_than_fp32(
     assert same is not native  # same seed and data: only bf16 autocast changes the arithmetic
 
 
-def test_an_unknown_precision_is_rejected_with_its_key(tmp_path: Path) -> None:
-    from rerank_lib.errors import ConfigError
-
+def test_an_unknown_precision_is_rejected_with_its_key() -> None:
     with pytest.raises(ConfigError, match="train.precision"):
         load_params(ROOT / "params.yaml", overrides={"train": {"precision": "fp16"}})
