@@ -272,9 +272,10 @@ def main(argv: list[str] | None = None) -> int:
             if not args.teacher:
                 raise SystemExit("--unanswered needs --teacher: the lists of unanswered questions have no positive")
             train = pd.concat([train, unanswered_pairs(pairs, args.unanswered)], ignore_index=True)
-        if args.wikiqa_negatives:
-            train = pool.mine_negatives(train, args.wikiqa_negatives)
-        train = with_targets(train, args.teacher, base)
+        if args.sentence_lists:  # without them, only their questions count: whose pages become passages
+            if args.wikiqa_negatives:
+                train = pool.mine_negatives(train, args.wikiqa_negatives)
+            train = with_targets(train, args.teacher, base)
         train_passages = None
         if args.passage_lists:
             train_passages = passages[passages.question.isin(set(train.question))].reset_index(drop=True)
@@ -283,16 +284,16 @@ def main(argv: list[str] | None = None) -> int:
             train_passages = with_targets(train_passages, args.teacher, base)
         set_seed(args.seed)
         model = CrossEncoder(base, num_labels=1, max_length=args.max_length)
-        if args.loss == "BinaryCrossEntropyLoss":
-            data: Any = Dataset.from_dict(
+        parts: dict[str, Dataset] = {}
+        if args.sentence_lists and args.loss == "BinaryCrossEntropyLoss":
+            parts["wikiqa"] = Dataset.from_dict(
                 {"query": train.question.tolist(), "passage": train.sentence.tolist(), "label": train.target.tolist()}
             )
-        else:
+        elif args.sentence_lists:
             lists = train.groupby("question", sort=False).agg(list).reset_index()
-            data = Dataset.from_dict(
+            parts["wikiqa"] = Dataset.from_dict(
                 {"query": lists.question.tolist(), "docs": lists.sentence.tolist(), "labels": lists.target.tolist()}
             )
-        parts = {"wikiqa": data} if args.sentence_lists else {}
         if train_passages is not None:
             lists = train_passages.groupby("question", sort=False).agg(list).reset_index()
             parts["wikiqa_passages"] = Dataset.from_dict(
@@ -300,8 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         if args.scifact:
             parts["scifact"] = Dataset.from_dict(scifact_rows)
-        if len(parts) > 1:
-            data = DatasetDict(parts)
+        data: Any = DatasetDict(parts) if len(parts) > 1 else next(iter(parts.values()))
         training_args = CrossEncoderTrainingArguments(
             output_dir=str(Path("/tmp") / f"recipe-ablation-{args.name}"),
             num_train_epochs=args.epochs,
