@@ -82,6 +82,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="train without the sentence-level WikiQA lists (with --passage-lists: passages replace them)",
     )
     parser.add_argument("--bf16", action="store_true", help="train under bf16 autocast (CPUs with native bf16)")
+    parser.add_argument(
+        "--layer-lr-decay",
+        type=float,
+        default=1.0,
+        help="each layer below the head trains at this factor times the rate above it (1 = off)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "recipe_ablation.jsonl")
@@ -315,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             disable_tqdm=True,
             batch_sampler=args.batch_sampler,
             bf16=args.bf16,
+            layerwise_lr_decay=args.layer_lr_decay,
             use_cpu=args.bf16,  # transformers autocasts to bf16 on the CPU only when told to use it
         )
         loss = getattr(ranking_losses, args.loss)(model)

@@ -75,6 +75,8 @@ class TrainConfig(StageConfig):
     learning_rate: float = Field(default=5e-5, gt=0)
     warmup_ratio: float = Field(default=0.1, ge=0, le=1)
     weight_decay: float = Field(default=0.0, ge=0)
+    # Below 1: each encoder layer trains at this factor times the rate of the one above it (embeddings lowest).
+    layerwise_lr_decay: float = Field(default=1.0, gt=0, le=1)
     # bf16: autocast on hardware with native bf16 kernels (AVX512-BF16/AMX CPUs, Ampere+ GPUs); elsewhere fp32.
     precision: Literal["fp32", "bf16"] = "fp32"
     seed: int = 42

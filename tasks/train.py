@@ -158,6 +158,7 @@ def run_train(
         learning_rate=cfg.learning_rate,
         warmup_steps=cfg.warmup_ratio,
         weight_decay=cfg.weight_decay,
+        layerwise_lr_decay=cfg.layerwise_lr_decay,
         seed=cfg.seed,
         data_seed=cfg.seed,
         logging_steps=cfg.logging_steps,

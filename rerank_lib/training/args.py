@@ -37,6 +37,10 @@ class CrossEncoderTrainingArguments(TrainingArguments):
             the first token only, the one its classifier reads (keys and values still cover every token): the same
             logits and gradients, about a sixth less work for a 6-layer model. Other architectures train as they
             are. Turn it off for a custom loss that reads the last layer's hidden states of every token.
+        layerwise_lr_decay: 1.0 (default) trains every parameter at ``learning_rate``; below 1, a parameter ``d``
+            steps below the head trains at ``learning_rate * layerwise_lr_decay ** d`` (the top encoder layer at
+            ``d = 1``, the embeddings deepest): the base model's lower layers keep more of what they knew. Not with
+            a custom optimizer (``optimizers=`` or ``optimizer_cls_and_kwargs``), which builds its own groups.
 
     Text columns are consumed by the loss, not by the model's ``forward``, so unused-column removal is off. Batches
     hold lists of strings, which accelerate cannot broadcast, so each process reads its own batches
@@ -62,8 +66,15 @@ class CrossEncoderTrainingArguments(TrainingArguments):
         metadata={"help": "BERT classifiers: the last layer computes [CLS] only in training steps (same logits)."},
     )
 
+    layerwise_lr_decay: float = field(
+        default=1.0,
+        metadata={"help": "In (0, 1]: each layer below the head trains at this factor times the rate above it."},
+    )
+
     def __post_init__(self) -> None:
         super().__post_init__()
+        if not 0.0 < self.layerwise_lr_decay <= 1.0:
+            raise ConfigError(f"layerwise_lr_decay={self.layerwise_lr_decay!r} must be in (0, 1].")
         # Text columns are read by the loss; dropping "unused" columns would drop the data itself.
         self.remove_unused_columns = False
         if isinstance(self.batch_sampler, str):

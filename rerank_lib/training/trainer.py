@@ -35,6 +35,7 @@ from rerank_lib.training.args import CrossEncoderTrainingArguments
 from rerank_lib.training.card_callback import ModelCardCallback
 from rerank_lib.training.collator import DATASET_NAME_KEY, LABEL_COLUMNS, CrossEncoderDataCollator
 from rerank_lib.training.first_token_last_layer import last_layer_first_token_only
+from rerank_lib.training.layer_lr import layerwise_parameter_groups
 from rerank_lib.training.samplers import MultiDatasetBatchSampler, MultiDatasetBatchSamplers, build_batch_sampler
 
 logger = logging.getLogger(__name__)
@@ -451,6 +452,32 @@ class CrossEncoderTrainer(Trainer):
         )
 
     # ----- loss -----
+    def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
+        """transformers' optimizer; with ``layerwise_lr_decay`` below 1, one parameter group per layer depth."""
+        decay = self.args.layerwise_lr_decay
+        if self.optimizer is not None or decay == 1.0:
+            return super().create_optimizer(model)
+        if self.optimizer_cls_and_kwargs is not None:
+            raise ConfigError(
+                "layerwise_lr_decay builds its own parameter groups; it cannot be combined with "
+                "optimizer_cls_and_kwargs."
+            )
+        opt_model = self.model if model is None else model
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+        if "params" in optimizer_kwargs or "model" in optimizer_kwargs or "optimizer_dict" in optimizer_kwargs:
+            raise ConfigError(
+                f"layerwise_lr_decay does not work with optim={self.args.optim!r}, which groups parameters itself."
+            )
+        groups = layerwise_parameter_groups(
+            opt_model,
+            learning_rate=self.args.learning_rate,
+            decay=decay,
+            weight_decay=self.args.weight_decay,
+            decay_parameter_names=self.get_decay_parameter_names(opt_model),
+        )
+        self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        return self.optimizer
+
     def training_step(self, model: nn.Module, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> torch.Tensor:
         """One optimizer micro-step; with ``last_layer_first_token_only`` the last BERT layer computes [CLS] only.
 
