@@ -39,8 +39,8 @@ class CrossEncoderTrainingArguments(TrainingArguments):
             are. Turn it off for a custom loss that reads the last layer's hidden states of every token.
         layerwise_lr_decay: 1.0 (default) trains every parameter at ``learning_rate``; below 1, a parameter ``d``
             steps below the head trains at ``learning_rate * layerwise_lr_decay ** d`` (the top encoder layer at
-            ``d = 1``, the embeddings deepest): the base model's lower layers keep more of what they knew. Not with
-            a custom optimizer (``optimizers=`` or ``optimizer_cls_and_kwargs``), which builds its own groups.
+            ``d = 1``, the embeddings deepest): the base model's lower layers keep more of what they knew. The trainer
+            refuses it with a custom optimizer (``optimizers=`` or ``optimizer_cls_and_kwargs``).
 
     Text columns are consumed by the loss, not by the model's ``forward``, so unused-column removal is off. Batches
     hold lists of strings, which accelerate cannot broadcast, so each process reads its own batches

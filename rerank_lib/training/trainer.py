@@ -302,6 +302,7 @@ class CrossEncoderTrainer(Trainer):
         if model is not None:
             _adapt_model(self.model)
             self.loss = self._resolve_loss(self.model)
+        self._check_layerwise_decay()
         self.card_collector = ModelCardCallback(self)
         self.add_callback(self.card_collector)
         self.add_callback(_ReseedSamplerCallback(self))
@@ -451,17 +452,21 @@ class CrossEncoderTrainer(Trainer):
             dataloader_key=name,
         )
 
-    # ----- loss -----
+    # ----- optimizer -----
+    def _check_layerwise_decay(self) -> None:
+        """Refuse, before training starts, a layer-wise decay that a user-supplied optimizer would silently ignore."""
+        if self.args.layerwise_lr_decay == 1.0:
+            return
+        if self.optimizer is not None or self.optimizer_cls_and_kwargs is not None:
+            supplied = "optimizers" if self.optimizer is not None else "optimizer_cls_and_kwargs"
+            raise ConfigError(
+                f"layerwise_lr_decay builds its own parameter groups; it cannot be combined with {supplied}=."
+            )
+
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
         """transformers' optimizer; with ``layerwise_lr_decay`` below 1, one parameter group per layer depth."""
-        decay = self.args.layerwise_lr_decay
-        if self.optimizer is not None or decay == 1.0:
+        if self.optimizer is not None or self.args.layerwise_lr_decay == 1.0:
             return super().create_optimizer(model)
-        if self.optimizer_cls_and_kwargs is not None:
-            raise ConfigError(
-                "layerwise_lr_decay builds its own parameter groups; it cannot be combined with "
-                "optimizer_cls_and_kwargs."
-            )
         opt_model = self.model if model is None else model
         optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
         if "params" in optimizer_kwargs or "model" in optimizer_kwargs or "optimizer_dict" in optimizer_kwargs:
@@ -471,13 +476,14 @@ class CrossEncoderTrainer(Trainer):
         groups = layerwise_parameter_groups(
             opt_model,
             learning_rate=self.args.learning_rate,
-            decay=decay,
+            decay=self.args.layerwise_lr_decay,
             weight_decay=self.args.weight_decay,
             decay_parameter_names=self.get_decay_parameter_names(opt_model),
         )
         self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
         return self.optimizer
 
+    # ----- loss -----
     def training_step(self, model: nn.Module, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> torch.Tensor:
         """One optimizer micro-step; with ``last_layer_first_token_only`` the last BERT layer computes [CLS] only.
 

@@ -78,13 +78,15 @@ def test_a_small_decay_leaves_the_embeddings_nearly_where_they_were(tiny_bert_di
     assert embedding_change(0.01) < 0.05 * embedding_change(1.0)
 
 
-def test_decay_cannot_be_combined_with_optimizer_cls_and_kwargs(tiny_model: CrossEncoder, tmp_path: Path) -> None:
+def test_decay_with_a_supplied_optimizer_is_refused_before_training(tiny_model: CrossEncoder, tmp_path: Path) -> None:
     args = make_args(tmp_path, layerwise_lr_decay=0.5)
-    trainer = CrossEncoderTrainer(
-        tiny_model,
-        args=args,
-        train_dataset=varied_pairs(8),
-        optimizer_cls_and_kwargs=(torch.optim.SGD, {"lr": 0.1}),
-    )
     with pytest.raises(ConfigError, match="optimizer_cls_and_kwargs"):
-        trainer.train()
+        CrossEncoderTrainer(
+            tiny_model,
+            args=args,
+            train_dataset=varied_pairs(8),
+            optimizer_cls_and_kwargs=(torch.optim.SGD, {"lr": 0.1}),
+        )
+    optimizer = torch.optim.SGD(tiny_model.parameters(), lr=0.1)
+    with pytest.raises(ConfigError, match="optimizers"):
+        CrossEncoderTrainer(tiny_model, args=args, train_dataset=varied_pairs(8), optimizers=(optimizer, None))
