@@ -113,6 +113,7 @@ from rerank_lib.data.formats import (
     LABELS,
     LISTWISE_COLUMNS,
     PAIR_COLUMNS,
+    QUERY,
     RERANKING_COLUMNS,
     TRIPLET_COLUMNS,
     Format,
@@ -619,7 +620,9 @@ def _bad_rows(entry: DatasetEntry, read: SourceTable, table: pd.DataFrame) -> li
     texts = [column[role] for role in table.columns if role in _TEXT_ROLES or role.startswith("negative_")]
     label = column[LABEL] if LABEL in column else None
     labels_map = entry.labels.map if entry.labels is not None else None
-    problems = row_problems(read.frame, texts, label, labels_map)
+    problems = row_problems(
+        read.frame, texts, label, labels_map, single_text_columns=[column[QUERY]] if QUERY in column else []
+    )
     bad = [*read.bad_rows, *(BadRow(*read.origins[position], reason) for position, reason in problems.items())]
     order = {file: index for index, file in enumerate(read.files)}
     return sorted(bad, key=lambda row: (order.get(row.file, 0), row.line))

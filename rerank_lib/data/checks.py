@@ -7,7 +7,8 @@ broken table is reported where it is broken rather than as a shape error deep in
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -82,10 +83,14 @@ def number_problem(value: Any) -> str | None:
     return None
 
 
-def text_problem(value: Any) -> str | None:
-    """Why a cell is not a usable text (missing, blank, not a string), or None; list cells are left to the formats."""
+def text_problem(value: Any, lists_allowed: bool = True) -> str | None:
+    """Why a cell is not a usable text (missing, blank, not a string), or None.
+
+    List cells are left to the formats (listwise documents, reranking candidates) unless ``lists_allowed`` is off,
+    as for a query, which is one text in every format.
+    """
     if as_list(value) is not None:
-        return None
+        return None if lists_allowed else "expected a text, got a list"
     if is_missing(value):
         return "missing text"
     if not isinstance(value, str):
@@ -107,13 +112,20 @@ def row_problems(
     text_columns: Sequence[str] = (),
     label_column: str | None = None,
     label_map: Mapping[str, float] | None = None,
+    single_text_columns: Sequence[str] = (),
 ) -> dict[int, str]:
     """``{row position: reason}`` for rows with an unusable text or label cell (the first such cell names the reason).
+
+    ``single_text_columns`` (among ``text_columns``) must hold one text per cell, never a list.
 
     Unlike the checks above, this does not stop at the first bad row: a source file's malformed rows are counted and
     reported together, or dropped, before any conversion.
     """
-    checks = [(column, text_problem) for column in text_columns if column in frame.columns]
+    checks: list[tuple[str, Callable[[Any], str | None]]] = [
+        (column, partial(text_problem, lists_allowed=column not in single_text_columns))
+        for column in text_columns
+        if column in frame.columns
+    ]
     if label_column is not None and label_column in frame.columns:
         checks.append((label_column, lambda value: label_problem(value, label_map)))
     problems: dict[int, str] = {}

@@ -95,6 +95,7 @@ RECORD = st.fixed_dictionaries(
         ),
     },
 )
+LIST_QUERY_JSONL = '{"q": [], "l": 0, "d": "0"}\n{"q": "q1", "d": "d1", "l": 1}'
 GOOD_JSON = ['{"q": "q1", "d": "d1", "l": 1}', '{"q": "q1", "d": "d2", "l": 0}']
 json_lines = st.lists(st.one_of(RECORD.map(json.dumps), st.text(max_size=20), st.sampled_from(GOOD_JSON)), max_size=10)
 
@@ -109,6 +110,9 @@ json_lines = st.lists(st.one_of(RECORD.map(json.dumps), st.text(max_size=20), st
     st.sampled_from(["fail", "skip"]),
     st.sampled_from(["pairs", "listwise", "reranking"]),
 )
+# Found by this test in CI: a list as the query of one JSON row reached the Parquet writer (pyarrow's ArrowInvalid).
+@example(content=(LIST_QUERY_JSONL, "pairs.jsonl"), quoting="none", policy="fail", fmt="pairs")
+@example(content=(LIST_QUERY_JSONL, "pairs.jsonl"), quoting="none", policy="skip", fmt="listwise")
 def test_arbitrary_file_content_gives_success_or_a_project_error(
     content: tuple[str, str], quoting: str, policy: str, fmt: str
 ) -> None:
