@@ -109,6 +109,7 @@ from rerank_lib.data.beir import read_beir_corpus, read_beir_judgments
 from rerank_lib.data.checks import label_values, row_problems
 from rerank_lib.data.convert import convert, positive_pairs
 from rerank_lib.data.formats import (
+    DOCUMENT,
     LABEL,
     LABELS,
     LISTWISE_COLUMNS,
@@ -621,7 +622,11 @@ def _bad_rows(entry: DatasetEntry, read: SourceTable, table: pd.DataFrame) -> li
     label = column[LABEL] if LABEL in column else None
     labels_map = entry.labels.map if entry.labels is not None else None
     problems = row_problems(
-        read.frame, texts, label, labels_map, single_text_columns=[column[QUERY]] if QUERY in column else []
+        read.frame,
+        texts,
+        label,
+        labels_map,
+        single_text_columns=[column[role] for role in (QUERY, DOCUMENT) if role in column],
     )
     bad = [*read.bad_rows, *(BadRow(*read.origins[position], reason) for position, reason in problems.items())]
     order = {file: index for index, file in enumerate(read.files)}

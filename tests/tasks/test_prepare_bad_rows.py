@@ -154,12 +154,19 @@ def test_jsonl_lines_that_are_not_objects_or_lack_a_text(tmp_path: Path) -> None
     assert manifest["skipped_rows"] == 3 and manifest["rows"] == 2
 
 
-def test_a_list_as_a_query_is_a_bad_row_named_by_line(tmp_path: Path) -> None:
+def test_a_list_as_a_query_or_a_pair_document_is_a_bad_row_named_by_line(tmp_path: Path) -> None:
     (tmp_path / "pairs.jsonl").write_text(
-        '{"q": ["what", "is"], "d": "an animal", "l": 0}\n{"q": "what is a cat", "d": "an animal", "l": 1}\n'
+        '{"q": ["what", "is"], "d": "an animal", "l": 0}\n'
+        '{"q": "what is a cat", "d": "an animal", "l": 1}\n'
+        '{"q": "what is a dog", "d": ["a", "list"], "l": 0}\n'
     )
     entry = {**pairs_entry("pairs.jsonl"), "source": {"kind": "file", "path": "pairs.jsonl", "split": "train"}}
-    with pytest.raises(DataValidationError, match="line 1: column 'q': expected a text, got a list"):
+    with pytest.raises(DataValidationError) as caught:
         run_prepare(prepare_config("fail", toy=entry), tmp_path, tmp_path / "out")
+    listed = [line for line in str(caught.value).splitlines() if line.startswith("  line ")]
+    assert listed == [
+        "  line 1: column 'q': expected a text, got a list",
+        "  line 3: column 'd': expected a text, got a list",
+    ]
     manifest = run_prepare(prepare_config("skip", toy=entry), tmp_path, tmp_path / "out").manifests["toy"]
-    assert manifest["skipped_rows"] == 1 and manifest["rows"] == 1
+    assert manifest["skipped_rows"] == 2 and manifest["rows"] == 1
