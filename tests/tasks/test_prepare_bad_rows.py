@@ -132,41 +132,44 @@ def test_skip_still_fails_when_no_row_is_left(tmp_path: Path) -> None:
         run_prepare(prepare_config("skip", bad=pairs_entry("bad.tsv")), tmp_path, tmp_path / "out")
 
 
+def _jsonl_fail_and_skip(tmp_path: Path, lines: str) -> tuple[list[str], dict]:
+    """A pairs.jsonl prepared twice: the bad lines ``fail`` lists, and the manifest ``skip`` writes."""
+    (tmp_path / "pairs.jsonl").write_text(lines)
+    entry = {**pairs_entry("pairs.jsonl"), "source": {"kind": "file", "path": "pairs.jsonl", "split": "train"}}
+    with pytest.raises(DataValidationError) as caught:
+        run_prepare(prepare_config("fail", toy=entry), tmp_path, tmp_path / "out")
+    listed = [line for line in str(caught.value).splitlines() if line.startswith("  line ")]
+    manifest = run_prepare(prepare_config("skip", toy=entry), tmp_path, tmp_path / "out").manifests["toy"]
+    return listed, manifest
+
+
 def test_jsonl_lines_that_are_not_objects_or_lack_a_text(tmp_path: Path) -> None:
-    (tmp_path / "pairs.jsonl").write_text(
+    listed, manifest = _jsonl_fail_and_skip(
+        tmp_path,
         '{"q": "what is a cat", "d": "an animal", "l": 1}\n'
         "{not json\n"
         "\n"
         '["a", "list"]\n'
         '{"q": "what is a dog", "l": 0}\n'
-        '{"q": "what is a bus", "d": "a vehicle", "l": 0}\n'
+        '{"q": "what is a bus", "d": "a vehicle", "l": 0}\n',
     )
-    entry = {**pairs_entry("pairs.jsonl"), "source": {"kind": "file", "path": "pairs.jsonl", "split": "train"}}
-    with pytest.raises(DataValidationError) as caught:
-        run_prepare(prepare_config("fail", toy=entry), tmp_path, tmp_path / "out")
-    listed = [line for line in str(caught.value).splitlines() if line.startswith("  line ")]
     assert listed == [
         "  line 2: invalid JSON (Expecting property name enclosed in double quotes)",
         "  line 4: expected a JSON object, got list",
         "  line 5: column 'd': missing text",
     ]
-    manifest = run_prepare(prepare_config("skip", toy=entry), tmp_path, tmp_path / "out").manifests["toy"]
     assert manifest["skipped_rows"] == 3 and manifest["rows"] == 2
 
 
 def test_a_list_as_a_query_or_a_pair_document_is_a_bad_row_named_by_line(tmp_path: Path) -> None:
-    (tmp_path / "pairs.jsonl").write_text(
+    listed, manifest = _jsonl_fail_and_skip(
+        tmp_path,
         '{"q": ["what", "is"], "d": "an animal", "l": 0}\n'
         '{"q": "what is a cat", "d": "an animal", "l": 1}\n'
-        '{"q": "what is a dog", "d": ["a", "list"], "l": 0}\n'
+        '{"q": "what is a dog", "d": ["a", "list"], "l": 0}\n',
     )
-    entry = {**pairs_entry("pairs.jsonl"), "source": {"kind": "file", "path": "pairs.jsonl", "split": "train"}}
-    with pytest.raises(DataValidationError) as caught:
-        run_prepare(prepare_config("fail", toy=entry), tmp_path, tmp_path / "out")
-    listed = [line for line in str(caught.value).splitlines() if line.startswith("  line ")]
     assert listed == [
         "  line 1: column 'q': expected a text, got a list",
         "  line 3: column 'd': expected a text, got a list",
     ]
-    manifest = run_prepare(prepare_config("skip", toy=entry), tmp_path, tmp_path / "out").manifests["toy"]
     assert manifest["skipped_rows"] == 2 and manifest["rows"] == 1

@@ -9,28 +9,15 @@ import torch
 from safetensors.torch import load_file
 
 from rerank_lib.errors import ConfigError
-from tasks.config import TrackingConfig, TrainConfig, load_params
-from tasks.train import run_train
-from tests.tasks.train_testkit import DATASET, prepared_toy_lists
+from tasks.config import TrainConfig, load_params
+from tests.tasks.train_testkit import train_toy_model
 
 ROOT = Path(__file__).resolve().parents[2]
 EMBEDDINGS = "embeddings.word_embeddings.weight"
 
 
 def _embedding_change(root: Path, base: Path, decay: float) -> float:
-    cfg = TrainConfig(
-        base_model=str(base),
-        datasets={DATASET: {"loss": "ListNetLoss"}},
-        max_length=32,
-        epochs=2,
-        batch_size=2,
-        learning_rate=1e-2,
-        layerwise_lr_decay=decay,
-        evaluation={"steps": None},
-    )
-    tracking = TrackingConfig(tracking_uri=f"sqlite:///{root / 'mlflow.db'}", experiment="layer-lr")
-    out = root / "artifacts" / "trained"
-    run_train(cfg, tracking, prepared_toy_lists(root), root / "artifacts" / "checkpoints", out, root)
+    out = train_toy_model(root, base, learning_rate=1e-2, layerwise_lr_decay=decay)
     before = next(t for name, t in load_file(base / "model.safetensors").items() if name.endswith(EMBEDDINGS))
     after = next(t for name, t in load_file(out / "model.safetensors").items() if name.endswith(EMBEDDINGS))
     return float((after - before).abs().max())

@@ -12,29 +12,15 @@ from safetensors.torch import load_file
 
 from rerank_lib.backends import torch_backend
 from rerank_lib.errors import ConfigError
-from tasks.config import TrackingConfig, TrainConfig, load_params
-from tasks.train import SUMMARY_FILE, run_train, use_bf16
-from tests.tasks.train_testkit import DATASET, prepared_toy_lists
+from tasks.config import TrainConfig, load_params
+from tasks.train import SUMMARY_FILE, use_bf16
+from tests.tasks.train_testkit import train_toy_model
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _train(root: Path, base: Path, precision: str) -> Path:
-    cfg = TrainConfig(
-        base_model=str(base),
-        datasets={DATASET: {"loss": "ListNetLoss"}},
-        max_length=32,
-        epochs=2,
-        batch_size=2,
-        logging_steps=1,
-        learning_rate=1e-3,
-        precision=precision,
-        evaluation={"steps": None},
-    )
-    tracking = TrackingConfig(tracking_uri=f"sqlite:///{root / 'mlflow.db'}", experiment="precision")
-    out = root / "artifacts" / "trained"
-    run_train(cfg, tracking, prepared_toy_lists(root), root / "artifacts" / "checkpoints", out, root)
-    return out
+    return train_toy_model(root, base, learning_rate=1e-3, precision=precision)
 
 
 def test_fp32_is_the_default_and_never_autocasts() -> None:

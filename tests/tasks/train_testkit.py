@@ -1,10 +1,14 @@
-"""Helpers for the train-stage tests: a small prepared listwise dataset as `prepare` writes it."""
+"""Helpers for the train-stage tests: a small prepared listwise dataset as `prepare` writes it, and a run on it."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+
+from tasks.config import TrackingConfig, TrainConfig
+from tasks.train import run_train
 
 QUESTIONS = [
     ("what is the capital of france", "paris is the capital of france", "the dog runs"),
@@ -30,3 +34,27 @@ def prepared_toy_lists(root: Path) -> Path:
     )
     frame.to_parquet(folder / "train.parquet", index=False)
     return root / "data" / "prepared"
+
+
+def train_toy_model(root: Path, base: Path, **overrides: Any) -> Path:
+    """Run the train stage on the toy lists under ``root`` (2 epochs, 32 tokens, no evaluation); the model folder."""
+    settings: dict[str, Any] = dict(
+        base_model=str(base),
+        datasets={DATASET: {"loss": "ListNetLoss"}},
+        max_length=32,
+        epochs=2,
+        batch_size=2,
+        logging_steps=1,
+        evaluation={"steps": None},
+    )
+    tracking = TrackingConfig(tracking_uri=f"sqlite:///{root / 'mlflow.db'}", experiment="toy-lists")
+    out = root / "artifacts" / "trained"
+    run_train(
+        TrainConfig(**settings | overrides),
+        tracking,
+        prepared_toy_lists(root),
+        root / "artifacts" / "checkpoints",
+        out,
+        root,
+    )
+    return out
