@@ -87,7 +87,7 @@ def text_problem(value: Any, lists_allowed: bool = True) -> str | None:
     """Why a cell is not a usable text (missing, blank, not a string), or None.
 
     List cells are left to the formats (listwise documents, reranking candidates) unless ``lists_allowed`` is off,
-    as for a query, which is one text in every format.
+    as for a query (one text in every format) or a pair's document.
     """
     if as_list(value) is not None:
         return None if lists_allowed else "expected a text, got a list"
