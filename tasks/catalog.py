@@ -14,7 +14,8 @@ Users point the pipeline at their own data here, in a few lines, instead of writ
   with ``keep_labelled: true`` (listwise) they are added to each query's labelled candidates instead
   (:func:`rerank_lib.data.add_negatives_to_lists`);
 * ``teacher``: a model's scores added to the labels (``label + weight * score``) as distillation targets
-  (:func:`rerank_lib.data.add_teacher_scores`);
+  (:func:`rerank_lib.data.add_teacher_scores`): a bi-encoder's cosine, a cross-encoder's score, or ``hybrid``
+  (BM25 and the bi-encoder, each min-max scaled per query, ``bm25_share`` of BM25);
 * ``split``: a deterministic, seeded split, grouped by a column so a query never straddles two splits;
 * ``validation``: the loss the data is for, checked when the data is built (warnings go to the manifest).
 
@@ -301,13 +302,24 @@ class MiningConfig(StageConfig):
 
 
 class TeacherConfig(StageConfig):
-    """Distillation targets: ``label + weight * score`` of a bi-encoder (cosine) or cross-encoder, per pair."""
+    """Distillation targets: ``label + weight * score`` of a bi-encoder (cosine) or cross-encoder, per pair.
+
+    ``hybrid``: the bi-encoder's cosine and BM25, each min-max scaled within one query's documents, mixed with
+    ``bm25_share`` of BM25 (:class:`rerank_lib.evaluation.HybridScorer`).
+    """
 
     model: str
-    scorer: Literal["bi-encoder", "cross-encoder"] = "bi-encoder"
+    scorer: Literal["bi-encoder", "cross-encoder", "hybrid"] = "bi-encoder"
     weight: float = Field(default=1.0, gt=0)
+    bm25_share: float | None = Field(default=None, ge=0, le=1)
     batch_size: int = Field(default=64, gt=0)
     max_length: int = Field(default=256, gt=0)
+
+    @model_validator(mode="after")
+    def _share_needs_hybrid(self) -> TeacherConfig:
+        if self.bm25_share is not None and self.scorer != "hybrid":
+            raise ValueError(f"bm25_share mixes BM25 into the hybrid scorer; scorer is {self.scorer!r}")
+        return self
 
 
 class PassageRules(StageConfig):
@@ -797,6 +809,11 @@ def _with_teacher_scores(name: str, teacher: TeacherConfig, table: pd.DataFrame,
         from rerank_lib.evaluation import BiEncoderScorer
 
         scorer: Any = BiEncoderScorer(model, max_length=teacher.max_length)
+    elif teacher.scorer == "hybrid":
+        from rerank_lib.evaluation import HybridScorer
+
+        share = 0.25 if teacher.bm25_share is None else teacher.bm25_share
+        scorer = HybridScorer(model, bm25_share=share, max_length=teacher.max_length)
     else:
         from rerank_lib import CrossEncoder
 

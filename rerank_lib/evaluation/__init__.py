@@ -13,6 +13,7 @@ from rerank_lib.evaluation.bm25_scorer import BM25Scorer
 from rerank_lib.evaluation.classification import CrossEncoderClassificationEvaluator
 from rerank_lib.evaluation.correlation import CrossEncoderCorrelationEvaluator
 from rerank_lib.evaluation.csv_log import append_csv_row
+from rerank_lib.evaluation.hybrid_scorer import HybridScorer
 from rerank_lib.evaluation.metrics import (
     average_precision,
     binary_classification_metrics,
@@ -35,6 +36,7 @@ __all__ = [
     "CrossEncoderCorrelationEvaluator",
     "CrossEncoderEvaluator",
     "CrossEncoderRerankingEvaluator",
+    "HybridScorer",
     "SequentialEvaluator",
     "append_csv_row",
     "average_precision",

@@ -13,7 +13,7 @@ import yaml
 import tasks.catalog as catalog
 from rerank_lib.data import read_wikiqa_reranking_samples
 from rerank_lib.errors import ConfigError, DataValidationError
-from rerank_lib.evaluation import BiEncoderScorer
+from rerank_lib.evaluation import BiEncoderScorer, HybridScorer
 from tasks.io import file_md5
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,6 +133,8 @@ def test_manifest_records_source_hashes_outputs_and_entry(built: dict) -> None:
         ({"mining": {"keep_labelled": True, "cross_encoder": "m"}}, r"cross_encoder rescoring and include_scores"),
         ({"format": "triplets", "teacher": {"model": "m"}}, r"teacher scores are added to the labels of pairs"),
         ({"teacher": {"model": "m", "weight": 0}}, r"'datasets.toy.teacher.weight'"),
+        ({"teacher": {"model": "m", "bm25_share": 0.3}}, r"bm25_share mixes BM25 into the hybrid scorer"),
+        ({"teacher": {"model": "m", "scorer": "hybrid", "bm25_share": 2}}, r"'datasets.toy.teacher.bm25_share'"),
     ],
 )
 def test_bad_entries_raise_config_errors_naming_the_key(change: dict, message: str) -> None:
@@ -317,6 +319,21 @@ def test_labelled_lists_gain_mined_negatives_and_teacher_targets(tmp_path: Path,
     expected = [label + 0.5 * score for label, score in zip([1.0, 0.0, 0.0], cosine, strict=True)]
     assert list(taught.splits["train"]["labels"][0]) == pytest.approx(expected, abs=1e-6)
     assert taught.manifest["entry"]["teacher"]["weight"] == 0.5
+
+
+def test_a_hybrid_teacher_grades_each_list_with_bm25_and_the_bi_encoder(tmp_path: Path, tiny_bert_dir: Path) -> None:
+    rows = [("red bus", "a big red bus", 1), ("red bus", "a red car", 0), ("red bus", "the river runs", 0)]
+    rows += [("old cat", "the old cat sleeps", 1), ("old cat", "a young dog", 0)]
+    teacher = {"model": str(tiny_bert_dir), "scorer": "hybrid", "bm25_share": 0.5, "weight": 0.5}
+    table = _build_lists(_labelled_lists(tmp_path, rows, teacher=teacher), tmp_path).splits["train"]
+    pairs = [("red bus", text) for text in table["documents"][0]] + [("old cat", t) for t in table["documents"][1]]
+    hybrid = HybridScorer(str(tiny_bert_dir), bm25_share=0.5).predict(pairs)
+    labels = [float(label) for grades in table["labels"] for label in grades]
+    expected = [label + 0.5 * score for label, score in zip([1, 0, 0, 1, 0], hybrid, strict=True)]
+    assert labels == pytest.approx(expected, abs=1e-6)
+    assert labels[0] == pytest.approx(1.5)  # the answer tops both scores of its list
+    assert labels[2] < labels[1]  # "a red car" shares "red" with the query; "the river runs" shares nothing
+    assert labels[3] == pytest.approx(1.5) and labels[4] == pytest.approx(0.0)  # scaled within its own list
 
 
 def test_sentences_join_into_passage_lists_before_mining_and_teacher(tmp_path: Path, tiny_bert_dir: Path) -> None:
