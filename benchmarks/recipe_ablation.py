@@ -29,8 +29,7 @@ Nothing here reads a test split. The dev sets are cut once, seeded, from the tra
   (lexical traps). ``--save-model DIR`` keeps the trained model.
 
 ``--baselines`` scores BM25, the zero-shot bi-encoder and their hybrid (``HybridScorer``) on the same dev sets
-instead of training. Each run appends
-one JSON line to ``--output``.
+instead of training. Each run appends one JSON line to ``--output``.
 
 Run: ``.venv/bin/python benchmarks/recipe_ablation.py NAME [options]`` (10-25 minutes on 2 CPU cores); ``--help``.
 """
@@ -250,6 +249,7 @@ def scifact_split(
     ]
     rng = np.random.default_rng(2)
     rows: dict[str, list[Any]] = {"query": [], "docs": [], "labels": []}
+    ids: list[list[str]] = []  # each list's document ids, for BM25's scores
     for q in claims:
         if q in dev_claims:
             continue
@@ -259,8 +259,7 @@ def scifact_split(
         rows["query"].append(queries[q])
         rows["docs"].append([texts[d] for d in positives + negatives])
         rows["labels"].append([1.0] * len(positives) + [0.0] * len(negatives))
-        rows.setdefault("ids", []).append(positives + negatives)
-    ids = rows.pop("ids", [])
+        ids.append(positives + negatives)
     if teacher:
         pairs = [(query, doc) for query, docs in zip(rows["query"], rows["docs"], strict=True) for doc in docs]
         cosines = iter(np.asarray(BiEncoderScorer(base).predict(pairs)))
