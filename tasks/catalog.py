@@ -810,9 +810,9 @@ def _with_teacher_scores(name: str, teacher: TeacherConfig, table: pd.DataFrame,
 
         scorer: Any = BiEncoderScorer(model, max_length=teacher.max_length)
     elif teacher.scorer == "hybrid":
-        from rerank_lib.evaluation import HybridScorer
+        from rerank_lib.evaluation.hybrid_scorer import DEFAULT_BM25_SHARE, HybridScorer
 
-        share = 0.25 if teacher.bm25_share is None else teacher.bm25_share
+        share = DEFAULT_BM25_SHARE if teacher.bm25_share is None else teacher.bm25_share
         scorer = HybridScorer(model, bm25_share=share, max_length=teacher.max_length)
     else:
         from rerank_lib import CrossEncoder

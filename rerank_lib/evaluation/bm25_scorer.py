@@ -32,10 +32,15 @@ class BM25Scorer:
         index = BM25(k1=self.k1, b=self.b).fit({str(i): text for i, text in enumerate(documents)})
         position = {text: i for i, text in enumerate(documents)}
         scores = np.empty(len(pairs), dtype=np.float32)
-        by_query: dict[str, list[int]] = {}
-        for row, (query, _) in enumerate(pairs):
-            by_query.setdefault(query, []).append(row)
-        for query, rows in by_query.items():
+        for query, rows in rows_by_query(pairs).items():
             all_scores = index.get_scores(query)
             scores[rows] = all_scores[[position[pairs[row][1]] for row in rows]]
         return scores
+
+
+def rows_by_query(pairs: Sequence[tuple[str, str]]) -> dict[str, list[int]]:
+    """The row numbers of each query's pairs, queries in first-seen order, for scores computed one query at a time."""
+    rows: dict[str, list[int]] = {}
+    for row, (query, _) in enumerate(pairs):
+        rows.setdefault(query, []).append(row)
+    return rows
