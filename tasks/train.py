@@ -19,6 +19,9 @@ from transformers import set_seed
 from transformers.trainer import TRAINER_STATE_NAME
 
 from rerank_lib import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+from rerank_lib.data.embeddings import BiEncoder
+from rerank_lib.errors import ConfigError, ModelLoadError
+from rerank_lib.fusion import attach_score_fusion, remove_score_fusion
 from rerank_lib.model_card.collect import card_data_from_trainer
 from tasks.base_model import resolve_base_model
 from tasks.config import TrackingConfig, TrainConfig
@@ -127,6 +130,55 @@ def use_bf16(precision: str) -> bool:
     return False
 
 
+def fusion_prior(cfg: TrainConfig) -> str | BiEncoder | None:
+    """The bi-encoder to save beside the model (``train.score_fusion``), checked before training starts.
+
+    A local folder is returned as its path (copied whole later); anything else is loaded now, so a wrong name fails
+    in seconds rather than after the training run.
+    """
+    if cfg.score_fusion is None:
+        return None
+    source = resolve_base_model(cfg.score_fusion.prior_model)
+    if Path(source).is_dir():
+        if not (Path(source) / "config.json").is_file():
+            raise ConfigError(f"train.score_fusion.prior_model: {source} has no config.json (not a model folder)")
+        return source
+    try:
+        return BiEncoder(source)
+    except ModelLoadError as error:
+        raise ConfigError(f"train.score_fusion.prior_model: {error}") from error
+
+
+def finished_summary(out: Path, run_config: dict) -> dict | None:
+    """The summary of a model already in ``out`` that a finished run of this same config trained, else None.
+
+    Only a single-process run skips: under torchrun/accelerate every rank would have to agree, and resuming from the
+    last checkpoint already makes such a rerun short.
+    """
+    summary_path = Path(out) / SUMMARY_FILE
+    if int(os.environ.get("WORLD_SIZE", "1")) != 1 or not (Path(out) / "config.json").is_file():
+        return None
+    if not summary_path.is_file():
+        return None
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    return summary if summary.get("run_config") == run_config else None
+
+
+def refresh_score_fusion(cfg: TrainConfig, prior: str | BiEncoder | None, out: Path, summary: dict) -> TrainResult:
+    """Attach (or remove) the configured score fusion on an already trained model, without training it again."""
+    if cfg.score_fusion is not None and prior is not None:
+        attach_score_fusion(out, prior, cfg.score_fusion.prior_share)
+    else:
+        remove_score_fusion(out)
+    summary["hyperparameters"] = cfg.model_dump(mode="json")
+    summary["score_fusion"] = cfg.score_fusion.model_dump(mode="json") if cfg.score_fusion else None
+    write_json_atomic(Path(out) / SUMMARY_FILE, summary)
+    logger.info("%s already holds the model of this training config: score fusion updated, nothing trained", out)
+    return TrainResult(
+        Path(out), summary["train_rows"], summary["global_step"], summary["training_seconds"], summary["resumed_from"]
+    )
+
+
 def run_train(
     cfg: TrainConfig, tracking: TrackingConfig, prepared: Path, checkpoints: Path, out: Path, root: Path
 ) -> TrainResult:
@@ -135,7 +187,12 @@ def run_train(
         check_loss(f"train.datasets.{name}", spec.loss, spec.loss_options)
     datasets, hashes = training_datasets(cfg, Path(prepared))
     evaluator = build_training_evaluator(cfg.evaluation, Path(root))  # a bad folder fails before the model loads
-    run_config = {"train": cfg.model_dump(mode="json"), "data_md5": hashes}
+    prior = fusion_prior(cfg) if is_main_process() else None
+    # The fusion does not change the trained weights: editing it must not restart training from scratch.
+    run_config = {"train": cfg.model_dump(mode="json", exclude={"score_fusion"}), "data_md5": hashes}
+    finished = finished_summary(Path(out), run_config)
+    if finished is not None:
+        return refresh_score_fusion(cfg, prior, Path(out), finished)
     resume = _resume_point(Path(checkpoints), run_config)
     # Only rank 0 talks to MLflow; other ranks of a torchrun/accelerate launch just train.
     run_id = _mlflow_run_id(tracking, Path(root), Path(checkpoints), resume is not None) if is_main_process() else ""
@@ -188,6 +245,9 @@ def run_train(
         return TrainResult(Path(out), rows, trainer.state.global_step, seconds, resume)
 
     model.save_pretrained(out)
+    if cfg.score_fusion is not None and prior is not None:
+        attach_score_fusion(out, prior, cfg.score_fusion.prior_share)
+        logger.info("Saved the bi-encoder prior beside the model (share %.2f)", cfg.score_fusion.prior_share)
     _write_training_log(Path(out) / TRAINING_LOG_FILE, trainer.state.log_history)
     if evaluator is not None:
         write_eval_log(Path(out) / EVAL_LOG_FILE, trainer.state.log_history)
@@ -212,6 +272,8 @@ def run_train(
         "losses": {name: {"name": type(fn).__name__, "config": fn.get_config_dict()} for name, fn in losses.items()},
         "hyperparameters": cfg.model_dump(mode="json"),
         "precision_used": "bf16" if bf16 else "fp32",
+        "score_fusion": cfg.score_fusion.model_dump(mode="json") if cfg.score_fusion else None,
+        "run_config": run_config,  # a rerun with the same config (only the fusion edited) does not train again
         "global_step": trainer.state.global_step,
         "training_seconds": round(seconds, 1),
         "log_history": trainer.state.log_history,

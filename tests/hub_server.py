@@ -263,9 +263,13 @@ class LocalHub:
         return self.repos[repo_id]
 
     def _ref(self, repo: Repo, revision: str) -> str:
-        if revision not in repo.refs:
-            raise HubError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
-        return revision
+        """A branch name, or a commit oid that is a branch's head (as clients pin downloads to one commit)."""
+        if revision in repo.refs:
+            return revision
+        for ref, head in repo.heads.items():
+            if head == revision and ref in repo.refs:
+                return ref
+        raise HubError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
 
     def create_repo(self, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         repo_id = f"{payload.get('organization') or self.user}/{payload['name']}"

@@ -112,7 +112,9 @@ class BiEncoder:
         """
         digest = hashlib.sha256()
         digest.update(json.dumps([POOLING, self.max_length]).encode())
-        digest.update(self.model.config.to_json_string(use_diff=False).encode())
+        config = json.loads(self.model.config.to_json_string(use_diff=False))
+        config.pop("_name_or_path", None)  # where the model was loaded from does not change its embeddings
+        digest.update(json.dumps(config, sort_keys=True).encode())
         digest.update(_tokenizer_identity(self.tokenizer).encode())
         for name, tensor in sorted(self.model.state_dict().items()):
             digest.update(name.encode())

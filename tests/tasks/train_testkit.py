@@ -24,7 +24,7 @@ DATASET = "toy-lists"
 def prepared_toy_lists(root: Path) -> Path:
     """``root/data/prepared`` holding one listwise dataset: each question with its right and its wrong answer."""
     folder = root / "data" / "prepared" / DATASET
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)  # a second run in the same root rewrites the same file
     frame = pd.DataFrame(
         {
             "query": [question for question, _, _ in QUESTIONS],

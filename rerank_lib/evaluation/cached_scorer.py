@@ -1,0 +1,41 @@
+"""A scorer that remembers each pair's score: one model evaluated alone and inside a fusion is scored once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+class CachedScorer:
+    """Wraps anything with ``predict(pairs, batch_size=, show_progress_bar=)``; pairs seen before are not rescored.
+
+    Scores must not depend on the other pairs of a call (true of cross-encoders and bi-encoders, not of the
+    per-query-scaled fused scores), which is why the fusion's parts are cached, not the fusion.
+    """
+
+    def __init__(self, scorer: Any) -> None:
+        self.scorer = scorer
+        self.num_labels = getattr(scorer, "num_labels", 1)
+        self._scores: dict[tuple[str, str], float] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        """Everything but ``predict`` is the wrapped scorer's (e.g. a bi-encoder scorer's ``encoder``)."""
+        if name == "scorer":  # not yet set (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self.scorer, name)
+
+    def predict(
+        self,
+        sentences: Sequence[Sequence[str]],
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        **_: Any,
+    ) -> np.ndarray:
+        pairs = [(str(query), str(document)) for query, document in sentences]
+        missing = [pair for pair in dict.fromkeys(pairs) if pair not in self._scores]
+        if missing:
+            scores = self.scorer.predict(missing, batch_size=batch_size, show_progress_bar=show_progress_bar)
+            self._scores.update(zip(missing, np.asarray(scores, dtype=np.float64).tolist(), strict=True))
+        return np.asarray([self._scores[pair] for pair in pairs], dtype=np.float32)

@@ -1,0 +1,244 @@
+"""A cross-encoder whose scores are mixed with a bi-encoder's: the reranker keeps what its first stage knew.
+
+Fine-tuned on a few thousand questions, a cross-encoder learns to find the answer among related passages but loses
+part of the topical knowledge its bi-encoder base was trained with (docs/recipe.md, "Where the models fail"): it
+can put an off-topic passage that shares a word with the question above the answer. Mixing in the bi-encoder's
+cosine keeps that knowledge; the mix is the standard "interpolate the reranker with the retriever" practice, with
+the zero-shot bi-encoder as the retriever.
+
+The mix is linear and per pair: ``(1 - prior_share) * cross-encoder score + prior_share * cosine``, the
+cross-encoder's score after its activation (a sigmoid probability for a one-output model). A pair's score does not
+depend on the other candidates, so single pairs can be scored and scores compare across queries.
+
+The fused model is saved as a normal cross-encoder folder (loadable by :class:`~rerank_lib.CrossEncoder` and by
+the reference toolkit, which then score with the cross-encoder alone) plus ``score_fusion.json`` and a copy of the
+bi-encoder in ``score_fusion_prior/``; :func:`load_reranker` returns a :class:`FusedReranker` for such a folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rerank_lib.atomic import build_directory_atomic
+from rerank_lib.data.embeddings import BiEncoder
+from rerank_lib.errors import ModelLoadError
+from rerank_lib.evaluation.bi_encoder_scorer import BiEncoderScorer
+from rerank_lib.model import CrossEncoder
+
+FUSION_FILE = "score_fusion.json"
+PRIOR_FOLDER = "score_fusion_prior"
+LINEAR_MIX = "linear"
+
+
+@dataclass(frozen=True)
+class ScoreFusion:
+    """What ``score_fusion.json`` records: the prior's share of the mix and where the prior lives."""
+
+    prior_share: float
+    prior: str = "bi-encoder"
+    prior_folder: str = PRIOR_FOLDER
+    prior_max_length: int = 256
+    mix: str = LINEAR_MIX
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.prior_share <= 1.0:
+            raise ValueError(f"prior_share must lie in [0, 1] (the bi-encoder's share); got {self.prior_share}.")
+        if self.prior != "bi-encoder" or self.mix != LINEAR_MIX:
+            raise ValueError(
+                f"unsupported score fusion: prior {self.prior!r}, mix {self.mix!r} "
+                f"(supported: 'bi-encoder', {LINEAR_MIX!r})."
+            )
+
+    @classmethod
+    def read(cls, model_dir: Path) -> ScoreFusion:
+        """The fusion recorded in ``model_dir``; a bad file is named with the key that is wrong."""
+        path = Path(model_dir) / FUSION_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(**data)
+        except (json.JSONDecodeError, TypeError, ValueError) as error:
+            raise ModelLoadError(f"{path}: not a valid score fusion file: {error}") from error
+
+
+class FusedReranker:
+    """``(1 - prior_share) * cross-encoder score + prior_share * bi-encoder cosine``, pair by pair.
+
+    Args:
+        cross_encoder: the fine-tuned reranker (or anything with its ``predict(pairs)``, e.g. a cached scorer).
+        prior: the bi-encoder: a folder, a loaded :class:`BiEncoder`, or a scorer with ``predict(pairs)`` and
+            ``encoder`` (a :class:`BiEncoderScorer`, possibly cached).
+        prior_share: the bi-encoder's weight in [0, 1]; 0 ranks as the cross-encoder alone, 1 as the bi-encoder.
+    """
+
+    num_labels = 1
+
+    def __init__(
+        self,
+        cross_encoder: CrossEncoder | Any,
+        prior: BiEncoderScorer | BiEncoder | str | os.PathLike | Any,
+        prior_share: float,
+        prior_max_length: int = 256,
+    ) -> None:
+        self.fusion = ScoreFusion(prior_share=prior_share, prior_max_length=prior_max_length)
+        self.cross_encoder = cross_encoder
+        if isinstance(prior, (str, os.PathLike, BiEncoder)):
+            prior = BiEncoderScorer(prior if isinstance(prior, BiEncoder) else str(prior), prior_max_length)
+        self.prior = prior
+
+    @property
+    def prior_share(self) -> float:
+        return self.fusion.prior_share
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, **cross_encoder_kwargs: Any) -> FusedReranker:
+        """Load a folder written by :meth:`save_pretrained` (or by :func:`attach_score_fusion`)."""
+        folder = Path(path)
+        fusion = ScoreFusion.read(folder)
+        prior = folder / fusion.prior_folder
+        if not prior.is_dir():
+            raise ModelLoadError(f"{folder / FUSION_FILE} names the prior folder {prior}, which does not exist.")
+        cross_encoder = CrossEncoder(str(folder), **cross_encoder_kwargs)
+        return cls(cross_encoder, prior, fusion.prior_share, fusion.prior_max_length)
+
+    def predict(
+        self,
+        sentences: Sequence[Sequence[str]],
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        **_: Any,
+    ) -> np.ndarray:
+        """Fused scores in input order, one per (query, passage) pair."""
+        pairs = [(str(query), str(document)) for query, document in sentences]
+        if not pairs:
+            return np.empty(0, dtype=np.float32)
+        learned = np.asarray(
+            self.cross_encoder.predict(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar),
+            dtype=np.float64,
+        )
+        prior = np.asarray(
+            self.prior.predict(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar), dtype=np.float64
+        )
+        fused = (1 - self.prior_share) * learned + self.prior_share * prior
+        return fused.astype(np.float32)
+
+    def rank(
+        self,
+        query: str,
+        documents: Sequence[str],
+        top_k: int | None = None,
+        return_documents: bool = False,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+    ) -> list[dict[str, Any]]:
+        """Rank documents for one query, best first: ``[{"corpus_id", "score"[, "text"]}]`` (as CrossEncoder.rank)."""
+        scores = self.predict([(query, doc) for doc in documents], batch_size, show_progress_bar)
+        results = [{"corpus_id": i, "score": float(score)} for i, score in enumerate(scores)]
+        if return_documents:
+            for item in results:
+                item["text"] = documents[item["corpus_id"]]
+        results.sort(key=lambda item: item["score"], reverse=True)
+        return results[:top_k] if top_k is not None else results
+
+    def save_pretrained(self, path: str | os.PathLike) -> None:
+        """The cross-encoder folder, then the prior and ``score_fusion.json`` added to it."""
+        self.cross_encoder.save_pretrained(path)
+        encoder = self.prior.encoder
+        attach_score_fusion(path, encoder, self.prior_share, self.fusion.prior_max_length)
+
+    save = save_pretrained
+
+
+def attach_score_fusion(
+    model_dir: str | os.PathLike,
+    prior: BiEncoder | str | os.PathLike,
+    prior_share: float,
+    prior_max_length: int = 256,
+) -> Path:
+    """Add a bi-encoder prior to a saved cross-encoder folder; returns the written ``score_fusion.json``.
+
+    A local prior folder is copied whole (a sentence-transformers folder stays one); anything else is loaded and
+    saved with transformers. The JSON is written last, so a folder with it always has its prior complete.
+    """
+    folder = Path(model_dir)
+    fusion = ScoreFusion(prior_share=prior_share, prior_max_length=prior_max_length)  # bad share fails first
+    if not (folder / "config.json").is_file():
+        raise ModelLoadError(f"{folder} is not a saved cross-encoder folder (no config.json)")
+    (folder / FUSION_FILE).unlink(missing_ok=True)  # an old fusion must not describe a half-replaced prior
+
+    def write(staging: Path) -> None:
+        if isinstance(prior, BiEncoder):
+            prior.model.save_pretrained(staging)
+            prior.tokenizer.save_pretrained(staging)
+        elif Path(prior).is_dir():
+            shutil.copytree(Path(prior), staging, dirs_exist_ok=True)
+        else:
+            loaded = BiEncoder(str(prior))
+            loaded.model.save_pretrained(staging)
+            loaded.tokenizer.save_pretrained(staging)
+
+    build_directory_atomic(folder / fusion.prior_folder, write)
+    target = folder / FUSION_FILE
+    partial = target.with_name(f".{FUSION_FILE}.tmp")
+    partial.write_text(json.dumps(asdict(fusion), indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, target)
+    return target
+
+
+def remove_score_fusion(model_dir: str | os.PathLike) -> None:
+    """Make a fused folder a plain cross-encoder folder again (the JSON goes first, then the prior)."""
+    folder = Path(model_dir)
+    if (folder / FUSION_FILE).is_file():
+        prior_folder = ScoreFusion.read(folder).prior_folder
+        (folder / FUSION_FILE).unlink()
+        shutil.rmtree(folder / prior_folder, ignore_errors=True)
+
+
+def load_reranker(
+    path: str | os.PathLike, endpoint: str | None = None, **cross_encoder_kwargs: Any
+) -> CrossEncoder | FusedReranker:
+    """A :class:`FusedReranker` when the folder (or Hub repo) holds ``score_fusion.json``, else a :class:`CrossEncoder`.
+
+    ``cross_encoder_kwargs`` go to :class:`CrossEncoder`; its ``revision``, ``token``, ``cache_dir`` and
+    ``local_files_only`` also fetch a Hub repo's fusion files (from ``endpoint``, default ``HF_ENDPOINT``).
+    """
+    if Path(path).is_dir():
+        folder: Path | None = Path(path) if Path(path, FUSION_FILE).is_file() else None
+    else:
+        folder = _hub_fusion_snapshot(str(path), cross_encoder_kwargs, endpoint)
+    if folder is not None:
+        return FusedReranker.from_pretrained(folder, **cross_encoder_kwargs)
+    return CrossEncoder(str(path), **cross_encoder_kwargs)
+
+
+def _hub_fusion_snapshot(repo_id: str, kwargs: dict[str, Any], endpoint: str | None = None) -> Path | None:
+    """The local snapshot of a Hub model that was pushed with a score fusion; None when it has no fusion file.
+
+    Every file of the repo is fetched at one commit (the prior lives in a subfolder), file by file as listed by the
+    repo's info, so the cross-encoder and its prior always come from the same push.
+    """
+    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+
+    hub: dict[str, Any] = {key: kwargs.get(key) for key in ("revision", "token", "cache_dir")}
+    hub |= {"endpoint": endpoint, "local_files_only": bool(kwargs.get("local_files_only", False))}
+    try:
+        fusion_file = Path(hf_hub_download(repo_id, FUSION_FILE, **hub))
+        if hub["local_files_only"]:
+            return fusion_file.parent
+        info = HfApi(endpoint=endpoint, token=hub["token"]).model_info(repo_id, revision=hub["revision"])
+        pinned = hub | {"revision": info.sha}
+        for sibling in info.siblings or []:
+            hf_hub_download(repo_id, sibling.rfilename, **pinned)
+        return Path(hf_hub_download(repo_id, FUSION_FILE, **pinned)).parent
+    except EntryNotFoundError:
+        return None
+    except (HfHubHTTPError, OSError, ValueError) as error:
+        raise ModelLoadError(f"Cannot load {repo_id}: {error}") from error
