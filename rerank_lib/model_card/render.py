@@ -218,7 +218,9 @@ def update_card_metadata(text: str, tags: Sequence[str] = (), **fields: Any) -> 
 
 def set_usage_id(text: str, repo_id: str) -> str:
     """Point a card's usage snippets at ``repo_id`` when it was rendered before the repo id was known."""
-    return text.replace(f"CrossEncoder({python_string(USAGE_PLACEHOLDER)})", f"CrossEncoder({python_string(repo_id)})")
+    for loader in ("CrossEncoder", "load_reranker"):
+        text = text.replace(f"{loader}({python_string(USAGE_PLACEHOLDER)})", f"{loader}({python_string(repo_id)})")
+    return text
 
 
 # ----- body context -----
