@@ -31,7 +31,7 @@ from rerank_lib.atomic import build_directory_atomic
 from rerank_lib.data.embeddings import BiEncoder
 from rerank_lib.errors import ModelLoadError
 from rerank_lib.evaluation.bi_encoder_scorer import BiEncoderScorer
-from rerank_lib.model import CrossEncoder
+from rerank_lib.model import CrossEncoder, ranking
 
 FUSION_FILE = "score_fusion.json"
 PRIOR_FOLDER = "score_fusion_prior"
@@ -140,12 +140,7 @@ class FusedReranker:
     ) -> list[dict[str, Any]]:
         """Rank documents for one query, best first: ``[{"corpus_id", "score"[, "text"]}]`` (as CrossEncoder.rank)."""
         scores = self.predict([(query, doc) for doc in documents], batch_size, show_progress_bar)
-        results = [{"corpus_id": i, "score": float(score)} for i, score in enumerate(scores)]
-        if return_documents:
-            for item in results:
-                item["text"] = documents[item["corpus_id"]]
-        results.sort(key=lambda item: item["score"], reverse=True)
-        return results[:top_k] if top_k is not None else results
+        return ranking(scores, documents, top_k, return_documents)
 
     def save_pretrained(self, path: str | os.PathLike) -> None:
         """The cross-encoder folder, then the prior and ``score_fusion.json`` added to it."""

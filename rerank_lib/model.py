@@ -67,6 +67,18 @@ def _read_st_activation_path(model_dir: Path, config: PretrainedConfig) -> str |
     return None
 
 
+def ranking(
+    scores: Sequence[float] | np.ndarray, documents: Sequence[str], top_k: int | None, return_documents: bool
+) -> list[dict[str, Any]]:
+    """One query's documents best first, as ``rank()`` returns them: ``[{"corpus_id", "score"[, "text"]}]``."""
+    results = [{"corpus_id": i, "score": float(score)} for i, score in enumerate(scores)]
+    if return_documents:
+        for item in results:
+            item["text"] = documents[item["corpus_id"]]
+    results.sort(key=lambda item: item["score"], reverse=True)
+    return results[:top_k] if top_k is not None else results
+
+
 class CrossEncoder(nn.Module):
     """Scores text pairs jointly with one transformer; the standard reranker after a fast first stage.
 
@@ -346,12 +358,7 @@ class CrossEncoder(nn.Module):
         scores = self.predict(
             [(query, doc) for doc in documents], batch_size=batch_size, show_progress_bar=show_progress_bar
         )
-        results = [{"corpus_id": i, "score": float(score)} for i, score in enumerate(scores)]
-        if return_documents:
-            for item in results:
-                item["text"] = documents[item["corpus_id"]]
-        results.sort(key=lambda item: item["score"], reverse=True)
-        return results[:top_k] if top_k is not None else results
+        return ranking(scores, documents, top_k, return_documents)
 
     # ----- saving -----
     def save_pretrained(self, path: str | os.PathLike, safe_serialization: bool = True) -> None:
