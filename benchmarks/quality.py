@@ -243,6 +243,15 @@ def present_systems(table: dict[str, Any]) -> list[str]:
     return [system for system in SYSTEMS if system in found]
 
 
+def column_label(report: dict[str, Any], system: str, fusion: dict[str, Any] | None) -> str:
+    """A system's table header; ours names what it is (fused or not, default recipe or a profile)."""
+    if system != "ours":
+        return SYSTEM_LABELS[system]
+    kind = "fused, as shipped" if fusion else "cross-encoder"
+    recipe = report.get("recipe", "Default recipe")
+    return f"ours ({kind}, {'default recipe' if recipe == 'Default recipe' else recipe.removeprefix('Recipe ')})"
+
+
 def markdown(report: dict[str, Any]) -> str:
     table, runs = report["table"], report["runs"]
     systems = present_systems(table)
@@ -262,7 +271,7 @@ def markdown(report: dict[str, Any]) -> str:
         ]
     lines += [
         "",
-        "| dataset | metric | " + " | ".join(SYSTEM_LABELS[s] for s in systems) + " |",
+        "| dataset | metric | " + " | ".join(column_label(report, s, fusion) for s in systems) + " |",
         "|---|---|" + "---:|" * len(systems),
     ]
     for dataset, label in DATASETS.items():
