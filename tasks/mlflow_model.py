@@ -15,8 +15,8 @@ INPUT_COLUMNS = ("query", "passage")
 class CrossEncoderPyfunc(mlflow.pyfunc.PythonModel):
     """Loads the saved model folder from the model's artifacts and scores DataFrame rows.
 
-    A folder saved with a score fusion loads as a :class:`rerank_lib.FusedReranker`: scores then rank the rows of
-    one query (rows are grouped by their query text) and do not compare across queries.
+    A folder saved with a score fusion loads as a :class:`rerank_lib.FusedReranker`, so the registered model scores
+    as it was evaluated: the cross-encoder's probability mixed with the bi-encoder's cosine, row by row.
     """
 
     def load_context(self, context: Any) -> None:

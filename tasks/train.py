@@ -164,14 +164,20 @@ def finished_summary(out: Path, run_config: dict) -> dict | None:
     return summary if summary.get("run_config") == run_config else None
 
 
+def apply_score_fusion(cfg: TrainConfig, prior: str | BiEncoder | None, out: Path) -> dict | None:
+    """Attach the configured prior to the saved model (or remove an old one); returns the summary's record of it."""
+    if cfg.score_fusion is None or prior is None:
+        remove_score_fusion(out)
+        return None
+    attach_score_fusion(out, prior, cfg.score_fusion.prior_share)
+    logger.info("Saved the bi-encoder prior beside the model (share %.2f)", cfg.score_fusion.prior_share)
+    return cfg.score_fusion.model_dump(mode="json")
+
+
 def refresh_score_fusion(cfg: TrainConfig, prior: str | BiEncoder | None, out: Path, summary: dict) -> TrainResult:
     """Attach (or remove) the configured score fusion on an already trained model, without training it again."""
-    if cfg.score_fusion is not None and prior is not None:
-        attach_score_fusion(out, prior, cfg.score_fusion.prior_share)
-    else:
-        remove_score_fusion(out)
+    summary["score_fusion"] = apply_score_fusion(cfg, prior, out)
     summary["hyperparameters"] = cfg.model_dump(mode="json")
-    summary["score_fusion"] = cfg.score_fusion.model_dump(mode="json") if cfg.score_fusion else None
     write_json_atomic(Path(out) / SUMMARY_FILE, summary)
     logger.info("%s already holds the model of this training config: score fusion updated, nothing trained", out)
     return TrainResult(
@@ -245,9 +251,7 @@ def run_train(
         return TrainResult(Path(out), rows, trainer.state.global_step, seconds, resume)
 
     model.save_pretrained(out)
-    if cfg.score_fusion is not None and prior is not None:
-        attach_score_fusion(out, prior, cfg.score_fusion.prior_share)
-        logger.info("Saved the bi-encoder prior beside the model (share %.2f)", cfg.score_fusion.prior_share)
+    fusion = apply_score_fusion(cfg, prior, Path(out))
     _write_training_log(Path(out) / TRAINING_LOG_FILE, trainer.state.log_history)
     if evaluator is not None:
         write_eval_log(Path(out) / EVAL_LOG_FILE, trainer.state.log_history)
@@ -272,7 +276,7 @@ def run_train(
         "losses": {name: {"name": type(fn).__name__, "config": fn.get_config_dict()} for name, fn in losses.items()},
         "hyperparameters": cfg.model_dump(mode="json"),
         "precision_used": "bf16" if bf16 else "fp32",
-        "score_fusion": cfg.score_fusion.model_dump(mode="json") if cfg.score_fusion else None,
+        "score_fusion": fusion,
         "run_config": run_config,  # a rerun with the same config (only the fusion edited) does not train again
         "global_step": trainer.state.global_step,
         "training_seconds": round(seconds, 1),

@@ -11,8 +11,8 @@ import numpy as np
 class CachedScorer:
     """Wraps anything with ``predict(pairs, batch_size=, show_progress_bar=)``; pairs seen before are not rescored.
 
-    Scores must not depend on the other pairs of a call (true of cross-encoders and bi-encoders, not of the
-    per-query-scaled fused scores), which is why the fusion's parts are cached, not the fusion.
+    Scores must not depend on the other pairs of a call (true of cross-encoders and bi-encoders, not of scores
+    scaled per query such as :class:`HybridScorer`'s).
     """
 
     def __init__(self, scorer: Any) -> None:

@@ -58,10 +58,10 @@ class HybridScorer:
 
 def fuse(lexical: np.ndarray, semantic: np.ndarray, bm25_share: float) -> np.ndarray:
     """One query's BM25 and cosine scores, each min-max scaled, mixed with ``bm25_share`` of BM25."""
-    return bm25_share * _scaled(lexical) + (1 - bm25_share) * _scaled(semantic)
+    return bm25_share * min_max_scaled(lexical) + (1 - bm25_share) * min_max_scaled(semantic)
 
 
-def _scaled(scores: np.ndarray) -> np.ndarray:
+def min_max_scaled(scores: np.ndarray) -> np.ndarray:
     """Min-max to [0, 1]; a query whose candidates all score the same gets 0 for each (no order to pass on)."""
     spread = scores.max() - scores.min()
     return (scores - scores.min()) / spread if spread > 0 else np.zeros_like(scores)
