@@ -82,7 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def stage(root: Path, name: str, overrides: list[str], log: Path) -> float:
     """Run one pipeline stage as ``rerank stage`` does, its output appended to ``log``; returns wall seconds."""
-    command = [sys.executable, "-m", "tasks.cli", "--root", str(root), "--params", str(root / "params.yaml")]
+    command = [sys.executable, "-m", "rerank_app.cli", "--root", str(root), "--params", str(root / "params.yaml")]
     for override in overrides:
         command += ["--set", override]
     command += ["stage", name]

@@ -1,6 +1,6 @@
 """The retraining flow: prepare → train → evaluate → card → register (with promotion), as Prefect tasks.
 
-Run it with ``rerank run`` (or ``python -m flows.retrain``). Prefect runs in its ephemeral local mode unless
+Run it with ``rerank run``. Prefect runs in its ephemeral local mode unless
 ``PREFECT_API_URL`` points at a server. Training runs in a subprocess launched by its task, so the task timeout
 is enforceable and the same task can launch ``torchrun`` / ``accelerate launch`` with several processes.
 """
@@ -68,7 +68,7 @@ def prepare_task(cfg: PipelineConfig, layout: Layout) -> Any:
 
 def training_command(launch: LaunchConfig, root: Path, params_file: Path) -> list[str]:
     """The command that runs the train stage under the configured launcher."""
-    stage = ["-m", "tasks.cli", "--root", str(root), "--params", str(params_file), "stage", "train"]
+    stage = ["-m", "rerank_app.cli", "--root", str(root), "--params", str(params_file), "stage", "train"]
     if launch.kind == "torchrun":
         return [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={launch.num_processes}", *stage]
     if launch.kind == "accelerate":
@@ -172,9 +172,3 @@ def retrain(
     for name, value in evaluation.metrics.items():
         logger.info("%s = %.4f", name, value)
     return outputs
-
-
-if __name__ == "__main__":
-    from tasks.cli import main
-
-    raise SystemExit(main(["run"]))

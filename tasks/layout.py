@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+# The pipeline's stages in order; importable without loading torch or the stages themselves.
+STAGE_ORDER = ("prepare", "train", "evaluate", "card", "register", "push")
+
 
 @dataclass(frozen=True)
 class Layout:

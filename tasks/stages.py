@@ -8,13 +8,11 @@ from typing import Any
 from tasks.card import run_card
 from tasks.config import PipelineConfig
 from tasks.evaluate import run_evaluate
-from tasks.layout import Layout
+from tasks.layout import STAGE_ORDER, Layout
 from tasks.prepare import run_prepare
 from tasks.push import run_push
 from tasks.register import run_register
 from tasks.train import run_train
-
-STAGE_ORDER = ("prepare", "train", "evaluate", "card", "register", "push")
 
 
 def prepare(cfg: PipelineConfig, layout: Layout) -> Any:
@@ -53,6 +51,8 @@ def register(cfg: PipelineConfig, layout: Layout) -> Any:
 def push(cfg: PipelineConfig, layout: Layout) -> Any:
     return run_push(cfg.push, layout.model, layout.registry_record, layout.push_record, root=layout.root)
 
+
+__all__ = ["STAGES", "STAGE_ORDER"]
 
 STAGES: dict[str, Callable[[PipelineConfig, Layout], Any]] = {
     "prepare": prepare,

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_training_command_for_each_launcher() -> None:
     params = Path("/p/params.yaml")
     plain = training_command(LaunchConfig(), ROOT, params)
-    assert plain[:3] == [sys.executable, "-m", "tasks.cli"] and plain[-2:] == ["stage", "train"]
+    assert plain[:3] == [sys.executable, "-m", "rerank_app.cli"] and plain[-2:] == ["stage", "train"]
     torchrun = training_command(LaunchConfig(kind="torchrun", num_processes=4), ROOT, params)
     assert torchrun[1:4] == ["-m", "torch.distributed.run", "--nproc-per-node=4"]
     accelerate = training_command(
@@ -26,7 +26,7 @@ def test_training_command_for_each_launcher() -> None:
 
 
 def test_cli_stage_names_match_the_stages() -> None:
-    from tasks.cli import STAGE_ORDER
+    from rerank_app.cli import STAGE_ORDER
     from tasks.stages import STAGE_ORDER as STAGES_ORDER
     from tasks.stages import STAGES
 

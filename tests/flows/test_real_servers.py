@@ -180,7 +180,7 @@ def test_flow_against_real_prefect_and_mlflow_servers(servers: Servers, tmp_path
     link_raw_data(root)
     env = {**clean_env(), "PREFECT_API_URL": servers.prefect_api_url, "PREFECT_HOME": str(servers.prefect_home)}
     # What `make run PROFILE=quick` runs, with the tracking URI of the MLflow server for this run only.
-    command = [sys.executable, "-m", "tasks.cli", "--root", str(root), "--profile", "quick"]
+    command = [sys.executable, "-m", "rerank_app.cli", "--root", str(root), "--profile", "quick"]
     command += ["--set", f"tracking.tracking_uri={servers.mlflow_url}", "run"]
     log = tmp_path / "flow.log"
     with log.open("wb") as handle:

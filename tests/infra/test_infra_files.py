@@ -1,6 +1,6 @@
 """Static checks of infra/: the files parse, name only commands and paths that exist, and agree with each other.
 
-Nothing here needs Docker, Kubernetes or a GPU. The `rerank` command line is read from tasks/cli.py with `ast`
+Nothing here needs Docker, Kubernetes or a GPU. The `rerank` command line is read from rerank_app/cli.py with `ast`
 (importing it would load torch and transformers); torchrun, accelerate and Prefect arguments go through their
 real parsers and models.
 """
@@ -191,7 +191,7 @@ def ignored_by(pattern: str, path: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# The `rerank` command line, read from tasks/cli.py without importing it
+# The `rerank` command line, read from rerank_app/cli.py without importing it
 # --------------------------------------------------------------------------------------------------------------
 
 
@@ -223,14 +223,14 @@ def resolve_choices(node: ast.expr, tree: ast.Module) -> tuple[str, ...]:
                 module_file = ROOT / (item.module or "").replace(".", "/")
                 module_file = module_file.with_suffix(".py")
                 return tuple(module_constant(module_file, node.id))
-        return tuple(module_constant(ROOT / "tasks" / "cli.py", node.id))
+        return tuple(module_constant(ROOT / "rerank_app" / "cli.py", node.id))
     return tuple(ast.literal_eval(node))
 
 
 @cache
 def cli_model() -> CliModel:
-    """Options and subcommands of the ``rerank`` parser built by ``tasks.cli._parser``."""
-    source = ROOT / "tasks" / "cli.py"
+    """Options and subcommands of the ``rerank`` parser built by ``rerank_app.cli._parser``."""
+    source = ROOT / "rerank_app" / "cli.py"
     tree = ast.parse(source.read_text(encoding="utf-8"))
     builder = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "_parser")
     parsers: dict[str, Options] = {}
@@ -279,7 +279,7 @@ def cli_model() -> CliModel:
             else:
                 choices = resolve_choices(keywords["choices"], tree) if "choices" in keywords else None
                 options.positionals.append((names[0], choices))
-    assert top_name is not None and model.commands, "tasks/cli.py: could not find the rerank parser"
+    assert top_name is not None and model.commands, "rerank_app/cli.py: could not find the rerank parser"
     return model
 
 
@@ -344,7 +344,9 @@ def check_torchrun_argv(argv: list[str], where: str) -> Any:
     if args.no_python:
         assert args.training_script == "rerank", f"{where}: torchrun --no-python runs {args.training_script}"
     else:
-        assert args.module and args.training_script == "tasks.cli", f"{where}: torchrun runs {args.training_script}"
+        assert args.module and args.training_script == "rerank_app.cli", (
+            f"{where}: torchrun runs {args.training_script}"
+        )
     check_rerank_argv(args.training_script_args, where)
     return args
 
@@ -359,7 +361,9 @@ def check_accelerate_launch_argv(argv: list[str], where: str) -> Any:
     assert args.config_file, f"{where}: name one of infra/accelerate/*.yaml with --config_file"
     assert (ROOT / args.config_file).is_file(), f"{where}: {args.config_file} does not exist"
     args, _, _ = _validate_launch_command(args)
-    assert args.module and args.training_script == "tasks.cli", f"{where}: accelerate launches {args.training_script}"
+    assert args.module and args.training_script == "rerank_app.cli", (
+        f"{where}: accelerate launches {args.training_script}"
+    )
     check_rerank_argv(args.training_script_args, where)
     return args
 
@@ -1042,7 +1046,7 @@ def test_infra_accelerate_config_loads_and_launches(name: str) -> None:
     config = ClusterConfig.from_yaml_file(str(path))  # rejects unknown keys
     assert config.num_processes % config.num_machines == 0
     extra = ["--machine_rank", "1", "--main_process_ip", "10.0.0.1"] if config.num_machines > 1 else []
-    argv = ["--config_file", rel(path), *extra, "-m", "tasks.cli", "stage", "train"]
+    argv = ["--config_file", rel(path), *extra, "-m", "rerank_app.cli", "stage", "train"]
     args = check_accelerate_launch_argv(argv, rel(path))
     env = prepare_multi_gpu_env(args)
     assert int(args.nproc_per_node) * config.num_machines == config.num_processes

@@ -12,8 +12,8 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
+from rerank_app.cli import main
 from rerank_lib import CrossEncoder
-from tasks.cli import main
 from tasks.config import load_params
 from tasks.layout import Layout
 from tasks.promote import SCORE_TAG

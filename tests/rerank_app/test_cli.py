@@ -12,8 +12,8 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
+from rerank_app.cli import main
 from rerank_lib import CrossEncoder
-from tasks.cli import main
 from tasks.promote import DATA_HASH_TAG, METRIC_TAG, SCORE_TAG
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +21,9 @@ COMMANDS = ["run", "stage", "params", "predict", "evaluate", "promote", "rollbac
 
 
 def test_every_command_has_help(capsys: pytest.CaptureFixture) -> None:
-    result = subprocess.run([sys.executable, "-m", "tasks.cli", "--help"], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "rerank_app.cli", "--help"], capture_output=True, text=True, cwd=ROOT
+    )
     assert result.returncode == 0
     for command in COMMANDS:
         assert command in result.stdout

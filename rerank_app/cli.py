@@ -13,10 +13,7 @@ import yaml
 from rerank_lib.backends._common import BACKENDS, PRECISIONS, QUANTIZATIONS
 from rerank_lib.errors import RerankError
 from tasks.config import load_params, parse_set_overrides
-from tasks.layout import Layout
-
-# Stage names without importing the stages (and torch, transformers, mlflow) just to print --help.
-STAGE_ORDER = ("prepare", "train", "evaluate", "card", "register", "push")
+from tasks.layout import STAGE_ORDER, Layout
 
 
 def _parser() -> argparse.ArgumentParser:
