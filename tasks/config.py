@@ -90,6 +90,9 @@ class TrainConfig(StageConfig):
     logging_steps: int = Field(default=50, gt=0)
     save_steps: int = Field(default=200, gt=0)
     save_total_limit: int = Field(default=2, gt=0)
+    # Checkpoints are kept per training config; after a run finishes, those of all but the N most recently used
+    # configs (this one included) are removed, so a smoke run never costs a long run its resume point.
+    checkpoint_configs_kept: int = Field(default=3, gt=0)
     evaluation: TrainEvaluationConfig = Field(default_factory=TrainEvaluationConfig)
     # null: the model scores alone; else the bi-encoder is saved beside it and mixed in (does not change training)
     score_fusion: ScoreFusionConfig | None = None

@@ -6,17 +6,15 @@ import dataclasses
 import json
 import logging
 import os
-import re
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
 from datasets import Dataset, DatasetDict
 from transformers import set_seed
-from transformers.trainer import TRAINER_STATE_NAME
 
 from rerank_lib import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
 from rerank_lib.data.embeddings import BiEncoder
@@ -24,17 +22,17 @@ from rerank_lib.errors import ConfigError, ModelLoadError
 from rerank_lib.fusion import attach_score_fusion, remove_score_fusion
 from rerank_lib.model_card.collect import card_data_from_trainer
 from tasks.base_model import resolve_base_model
+from tasks.checkpoints import CheckpointStore
 from tasks.config import TrackingConfig, TrainConfig
-from tasks.io import file_md5, write_json_atomic, write_text_atomic
-from tasks.losses import build_loss, check_loss
+from tasks.io import file_md5, write_json_atomic
+from tasks.losses import build_loss
+from tasks.param_checks import check_train_config
 from tasks.prepare import load_training_frame
 from tasks.tracking import RUN_ID_ENV, MlflowStepMetricsCallback, is_main_process, start_run
 from tasks.train_evaluation import EVAL_LOG_FILE, build_training_evaluator, write_eval_log
 
 logger = logging.getLogger(__name__)
 
-RUN_CONFIG_FILE = "run_config.json"
-MLFLOW_RUN_FILE = "mlflow_run_id"
 TRAINING_LOG_FILE = "training_log.csv"
 SUMMARY_FILE = "training_summary.json"
 # The packaged MiniLM is a local folder; cards and logs name its public id.
@@ -50,46 +48,10 @@ class TrainResult:
     resumed_from: str | None
 
 
-def last_complete_checkpoint(checkpoints: Path) -> str | None:
-    """The ``checkpoint-N`` folder with the highest N whose ``trainer_state.json`` (written last) parses, else None.
-
-    A process killed while saving leaves a newer folder without that file, or with it truncated; transformers
-    cannot resume from such a folder, so it is skipped (the trainer overwrites it when it reaches that step).
-    """
-    checkpoints = Path(checkpoints)
-    if not checkpoints.is_dir():
-        return None
-    candidates = [p for p in checkpoints.iterdir() if p.is_dir() and re.fullmatch(r"checkpoint-\d+", p.name)]
-    for candidate in sorted(candidates, key=lambda p: int(p.name.split("-")[1]), reverse=True):
-        try:
-            json.loads((candidate / TRAINER_STATE_NAME).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            logger.warning("Skipping incomplete checkpoint %s (no readable %s).", candidate, TRAINER_STATE_NAME)
-            continue
-        return str(candidate)
-    return None
-
-
-def _resume_point(checkpoints: Path, run_config: dict) -> str | None:
-    """The last complete checkpoint of an interrupted run with the same config and data, else None (start clean)."""
-    saved = checkpoints / RUN_CONFIG_FILE
-    if checkpoints.is_dir() and saved.is_file() and json.loads(saved.read_text()) == run_config:
-        return last_complete_checkpoint(checkpoints)
-    if checkpoints.exists():
-        logger.info("Checkpoints in %s belong to another config or data; starting fresh.", checkpoints)
-        shutil.rmtree(checkpoints, ignore_errors=True)
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(saved, run_config)
-    return None
-
-
-def _mlflow_run_id(tracking: TrackingConfig, root: Path, checkpoints: Path, resuming: bool) -> str:
-    """The pipeline's MLflow run: given by the flow, kept from an interrupted run, or new."""
-    stored = checkpoints / MLFLOW_RUN_FILE
-    run_id = os.environ.get(RUN_ID_ENV) or (stored.read_text().strip() if resuming and stored.is_file() else None)
-    run_id = start_run(tracking.tracking_uri, tracking.experiment, root, run_id)
-    write_text_atomic(stored, run_id)
-    return run_id
+def _mlflow_run_id(tracking: TrackingConfig, root: Path, store: CheckpointStore, resuming: bool) -> str:
+    """The pipeline's MLflow run: given by the flow, kept from an interrupted run of this config, or new."""
+    run_id = os.environ.get(RUN_ID_ENV) or (store.stored_run_id() if resuming else None)
+    return start_run(tracking.tracking_uri, tracking.experiment, root, run_id)
 
 
 def _write_training_log(path: Path, log_history: list[dict]) -> None:
@@ -185,36 +147,56 @@ def refresh_score_fusion(cfg: TrainConfig, prior: str | BiEncoder | None, out: P
     )
 
 
-def run_train(
-    cfg: TrainConfig, tracking: TrackingConfig, prepared: Path, checkpoints: Path, out: Path, root: Path
-) -> TrainResult:
-    """Train on the configured dataset mix and save the final model (with its summary and log) to ``out``."""
-    for name, spec in cfg.datasets.items():  # unknown losses or options fail before any model is loaded
-        check_loss(f"train.datasets.{name}", spec.loss, spec.loss_options)
+@dataclass
+class TrainingPlan:
+    """Everything checked and loaded before the model: data, evaluator, prior, and the config's identity."""
+
+    datasets: dict[str, Dataset]
+    evaluator: Any
+    prior: str | BiEncoder | None
+    run_config: dict
+
+
+def plan_training(cfg: TrainConfig, prepared: Path, root: Path) -> TrainingPlan:
+    """Check every setting and load the data before any model or tracking server is touched."""
+    check_train_config(cfg)  # losses, options, max_length against the base model's config
     datasets, hashes = training_datasets(cfg, Path(prepared))
     evaluator = build_training_evaluator(cfg.evaluation, Path(root))  # a bad folder fails before the model loads
     prior = fusion_prior(cfg) if is_main_process() else None
     # The fusion does not change the trained weights: editing it must not restart training from scratch.
     run_config = {"train": cfg.model_dump(mode="json", exclude={"score_fusion"}), "data_md5": hashes}
-    finished = finished_summary(Path(out), run_config)
-    if finished is not None:
-        return refresh_score_fusion(cfg, prior, Path(out), finished)
-    resume = _resume_point(Path(checkpoints), run_config)
-    # Only rank 0 talks to MLflow; other ranks of a torchrun/accelerate launch just train.
-    run_id = _mlflow_run_id(tracking, Path(root), Path(checkpoints), resume is not None) if is_main_process() else ""
+    return TrainingPlan(datasets, evaluator, prior, run_config)
 
-    set_seed(cfg.seed)  # the new scoring head is initialised from this seed
+
+def build_trainer(
+    cfg: TrainConfig, plan: TrainingPlan, output_dir: Path, run_id: str
+) -> tuple[CrossEncoderTrainer, dict[str, Any], bool]:
+    """The model (new head seeded from ``cfg.seed``), its losses and the trainer; also whether bf16 is used."""
+    set_seed(cfg.seed)
     model = CrossEncoder(resolve_base_model(cfg.base_model), num_labels=1, max_length=cfg.max_length)
     losses = {
         name: build_loss(f"train.datasets.{name}", spec.loss, spec.loss_options, model)
         for name, spec in cfg.datasets.items()
     }
-    single = len(datasets) == 1
-    train_dataset = next(iter(datasets.values())) if single else DatasetDict(datasets)
-    loss = next(iter(losses.values())) if single else losses
+    single = len(plan.datasets) == 1
     bf16 = use_bf16(cfg.precision)
-    args = CrossEncoderTrainingArguments(
-        output_dir=str(checkpoints),
+    trainer = CrossEncoderTrainer(
+        model=model,
+        args=training_arguments(cfg, output_dir, bf16, plan.evaluator is not None),
+        train_dataset=next(iter(plan.datasets.values())) if single else DatasetDict(plan.datasets),
+        loss=next(iter(losses.values())) if single else losses,
+        evaluator=plan.evaluator,
+        callbacks=[MlflowStepMetricsCallback(run_id)] if run_id else [],
+    )
+    return trainer, losses, bf16
+
+
+def training_arguments(cfg: TrainConfig, output_dir: Path, bf16: bool, evaluate: bool) -> CrossEncoderTrainingArguments:
+    """The trainer's arguments from params. On a machine without CUDA the trainer is told to use the CPU: only then
+    does transformers run a torchrun/accelerate launch as real data parallelism (gloo) instead of independent copies.
+    """
+    return CrossEncoderTrainingArguments(
+        output_dir=str(output_dir),
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.batch_size,
@@ -232,58 +214,95 @@ def run_train(
         batch_sampler=cfg.batch_sampler,
         multi_dataset_batch_sampler=cfg.multi_dataset_batch_sampler,
         bf16=bf16,
-        use_cpu=bf16 and not torch.cuda.is_available(),  # transformers autocasts on the CPU only when told
-        eval_strategy="steps" if evaluator is not None else "no",
+        use_cpu=not torch.cuda.is_available(),
+        eval_strategy="steps" if evaluate else "no",
         eval_steps=cfg.evaluation.steps,
         per_device_eval_batch_size=cfg.evaluation.batch_size,
     )
-    callbacks = [MlflowStepMetricsCallback(run_id)] if run_id else []
-    trainer = CrossEncoderTrainer(
-        model=model, args=args, train_dataset=train_dataset, loss=loss, evaluator=evaluator, callbacks=callbacks
-    )
+
+
+def run_train(
+    cfg: TrainConfig, tracking: TrackingConfig, prepared: Path, checkpoints: Path, out: Path, root: Path
+) -> TrainResult:
+    """Train on the configured dataset mix and save the final model (with its summary and log) to ``out``.
+
+    Checkpoints live in a folder of their own per training config (:mod:`tasks.checkpoints`): this run resumes from
+    its own, and other configs' checkpoints are pruned only after it has finished training.
+    """
+    plan = plan_training(cfg, Path(prepared), Path(root))
+    finished = finished_summary(Path(out), plan.run_config)
+    if finished is not None:
+        return refresh_score_fusion(cfg, plan.prior, Path(out), finished)
+    store = CheckpointStore(Path(checkpoints), plan.run_config)
+    resume = store.resume_point()
+    # Only rank 0 talks to MLflow (reached before the checkpoint folder is created); other ranks just train.
+    run_id = _mlflow_run_id(tracking, Path(root), store, resume is not None) if is_main_process() else ""
+    if is_main_process():
+        store.open(run_id)
+    trainer, losses, bf16 = build_trainer(cfg, plan, store.folder, run_id)
     if resume:
         logger.info("Resuming training from %s", resume)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)  # with eval steps, transformers also evaluates the last step
     seconds = time.perf_counter() - started
-    rows = sum(len(d) for d in datasets.values())
+    rows = sum(len(d) for d in plan.datasets.values())
+    result = TrainResult(Path(out), rows, trainer.state.global_step, seconds, resume)
     if not trainer.is_world_process_zero():
-        return TrainResult(Path(out), rows, trainer.state.global_step, seconds, resume)
+        return result
+    save_trained_model(cfg, plan, trainer, losses, result, run_id, bf16)
+    store.prune_others(cfg.checkpoint_configs_kept)
+    logger.info("Trained %d steps in %.0fs; model saved to %s", trainer.state.global_step, seconds, out)
+    return result
 
-    model.save_pretrained(out)
-    fusion = apply_score_fusion(cfg, prior, Path(out))
-    _write_training_log(Path(out) / TRAINING_LOG_FILE, trainer.state.log_history)
-    if evaluator is not None:
-        write_eval_log(Path(out) / EVAL_LOG_FILE, trainer.state.log_history)
+
+def save_trained_model(
+    cfg: TrainConfig,
+    plan: TrainingPlan,
+    trainer: CrossEncoderTrainer,
+    losses: dict[str, Any],
+    result: TrainResult,
+    run_id: str,
+    bf16: bool,
+) -> None:
+    """The model, its score fusion, the training and evaluation logs, and the summary, into ``result.model_dir``."""
+    out = result.model_dir
+    trainer.model.save_pretrained(out)
+    fusion = apply_score_fusion(cfg, plan.prior, out)
+    _write_training_log(out / TRAINING_LOG_FILE, trainer.state.log_history)
+    if plan.evaluator is not None:
+        write_eval_log(out / EVAL_LOG_FILE, trainer.state.log_history)
     else:  # no curves this run: an earlier run's must not pass for them
-        (Path(out) / EVAL_LOG_FILE).unlink(missing_ok=True)
+        (out / EVAL_LOG_FILE).unlink(missing_ok=True)
+    summary = {
+        "mlflow_run_id": run_id,
+        "base_model": cfg.base_model,
+        "datasets": {name: len(d) for name, d in plan.datasets.items()},
+        "train_rows": result.train_pairs,
+        "losses": {name: {"name": type(fn).__name__, "config": fn.get_config_dict()} for name, fn in losses.items()},
+        "hyperparameters": cfg.model_dump(mode="json"),
+        "precision_used": "bf16" if bf16 else "fp32",
+        "score_fusion": fusion,
+        "run_config": plan.run_config,  # a rerun with the same config (only the fusion edited) does not train again
+        "global_step": result.global_step,
+        "training_seconds": round(result.training_seconds, 1),
+        "log_history": trainer.state.log_history,
+        "resumed_from": result.resumed_from,
+        "card_data": training_card_data(cfg, trainer, plan, result.training_seconds),
+    }
+    write_json_atomic(out / SUMMARY_FILE, summary)
+
+
+def training_card_data(cfg: TrainConfig, trainer: CrossEncoderTrainer, plan: TrainingPlan, seconds: float) -> dict:
+    """What the model card says about training; a lone dataset is named as the catalog names it."""
     card_data = card_data_from_trainer(
         trainer,
         model_name="",
         base_model=PACKAGED_BASE_ID.get(cfg.base_model, cfg.base_model),
         training_seconds=seconds,
     )
-    if single:  # a lone Dataset is "train" to the trainer; the card names it as the catalog does
-        only = next(iter(datasets))
+    if len(plan.datasets) == 1:  # a lone Dataset is "train" to the trainer
+        only = next(iter(plan.datasets))
         card_data = dataclasses.replace(
             card_data, datasets=[dataclasses.replace(info, name=only) for info in card_data.datasets]
         )
-    summary = {
-        "mlflow_run_id": run_id,
-        "base_model": cfg.base_model,
-        "datasets": {name: len(d) for name, d in datasets.items()},
-        "train_rows": rows,
-        "losses": {name: {"name": type(fn).__name__, "config": fn.get_config_dict()} for name, fn in losses.items()},
-        "hyperparameters": cfg.model_dump(mode="json"),
-        "precision_used": "bf16" if bf16 else "fp32",
-        "score_fusion": fusion,
-        "run_config": run_config,  # a rerun with the same config (only the fusion edited) does not train again
-        "global_step": trainer.state.global_step,
-        "training_seconds": round(seconds, 1),
-        "log_history": trainer.state.log_history,
-        "resumed_from": resume,
-        "card_data": card_data.to_dict(),
-    }
-    write_json_atomic(Path(out) / SUMMARY_FILE, summary)
-    logger.info("Trained %d steps in %.0fs; model saved to %s", trainer.state.global_step, seconds, out)
-    return TrainResult(Path(out), rows, trainer.state.global_step, seconds, resume)
+    return card_data.to_dict()

@@ -74,9 +74,9 @@ def new_project(target: Path, overrides: dict) -> Path:
 
 
 def complete_checkpoints(folder: Path) -> list[int]:
-    """Steps of the ``checkpoint-N`` folders whose trainer_state.json (the trainer writes it last) is readable."""
+    """Steps of the ``<config>/checkpoint-N`` folders whose trainer_state.json (written last) is readable."""
     steps = []
-    for checkpoint in folder.glob("checkpoint-*"):
+    for checkpoint in folder.glob("*/checkpoint-*"):  # one folder per training config
         try:
             state = json.loads((checkpoint / "trainer_state.json").read_text())
         except (OSError, ValueError):

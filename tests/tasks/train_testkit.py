@@ -36,7 +36,7 @@ def prepared_toy_lists(root: Path) -> Path:
     return root / "data" / "prepared"
 
 
-def train_toy_model(root: Path, base: Path, **overrides: Any) -> Path:
+def train_toy_model(root: Path, base: Path, tracking_uri: str | None = None, **overrides: Any) -> Path:
     """Run the train stage on the toy lists under ``root`` (2 epochs, 32 tokens, no evaluation); the model folder."""
     settings: dict[str, Any] = dict(
         base_model=str(base),
@@ -47,7 +47,7 @@ def train_toy_model(root: Path, base: Path, **overrides: Any) -> Path:
         logging_steps=1,
         evaluation={"steps": None},
     )
-    tracking = TrackingConfig(tracking_uri=f"sqlite:///{root / 'mlflow.db'}", experiment="toy-lists")
+    tracking = TrackingConfig(tracking_uri=tracking_uri or f"sqlite:///{root / 'mlflow.db'}", experiment="toy-lists")
     out = root / "artifacts" / "trained"
     run_train(
         TrainConfig(**settings | overrides),
