@@ -5,15 +5,31 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from rerank_lib.backends._common import BACKENDS, PRECISIONS, QUANTIZATIONS
 from rerank_lib.errors import RerankError
-from tasks.config import load_params, parse_set_overrides
+from tasks.config import PipelineConfig, load_params, parse_set_overrides
 from tasks.layout import STAGE_ORDER, Layout
+from tasks.param_checks import check_params
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number above zero (argparse then names the option in its error line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--input", required=True, help='JSONL with {"query": ..., "passage": ...} per line')
     predict.add_argument("--output", default="-", help="JSONL output with a score per line (default: stdout)")
-    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--batch-size", type=positive_int, default=32, help="pairs per batch (default: 32)")
     predict.add_argument(
         "--backend",
         choices=BACKENDS,
@@ -67,44 +83,92 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_pairs(path: str) -> list[tuple[str, str]]:
-    pairs = []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                pairs.append((str(row["query"]), str(row["passage"])))
-            except (json.JSONDecodeError, KeyError, TypeError) as error:
-                raise RerankError(
-                    f"{path}, line {line_number}: expected {{'query', 'passage'}} JSON ({error})."
-                ) from error
-    return pairs
-
-
-def _predict(args: argparse.Namespace) -> None:
+def _predict(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
+    """Pairs and output are checked before the model loads; the model scores as it was evaluated (fused or not)."""
+    from rerank_app.predict import check_output_writable, read_pairs, write_scores
     from rerank_lib import load_reranker
 
-    pairs = _read_pairs(args.input)
-    # A model saved with a score fusion scores fused, as it was evaluated.
+    pairs = read_pairs(args.input)
+    check_output_writable(args.output)
     model = load_reranker(args.model, backend=args.backend, quantize=args.quantize, precision=args.precision)
     scores = model.predict(pairs, batch_size=args.batch_size, show_progress_bar=True)
-    lines = [json.dumps({"query": q, "passage": p, "score": float(s)}) for (q, p), s in zip(pairs, scores, strict=True)]
-    text = "\n".join(lines) + ("\n" if lines else "")
-    if args.output == "-":
-        sys.stdout.write(text)
-    else:
-        Path(args.output).write_text(text, encoding="utf-8")
+    write_scores(args.output, pairs, scores)
 
 
-def _registry(cfg, root: Path):  # noqa: ANN001, ANN202 - small CLI glue
+def _evaluate(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
+    """Evaluate a model folder; a temporary report folder is removed again when the evaluation fails."""
+    from tasks.evaluate import run_evaluate
+
+    if not Path(args.model).is_dir():
+        raise RerankError(f"--model {args.model}: no such model folder.")
+    out = Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="rerank-eval-"))
+    try:
+        result = run_evaluate(cfg.evaluate, cfg.tracking, Path(args.model), Layout(root).prepared, out, root)
+    except BaseException:
+        if not args.output:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    print(json.dumps({"metrics": result.metrics, "metrics_file": str(result.metrics_path)}, indent=2))
+
+
+def _registry(cfg: PipelineConfig, root: Path) -> Any:
     from mlflow import MlflowClient
 
     from tasks.tracking import use_tracking
 
     use_tracking(cfg.tracking.tracking_uri, cfg.tracking.experiment, root)
     return MlflowClient()
+
+
+def _promote(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
+    from tasks.promote import promote_version, rollback
+
+    client = _registry(cfg, root)
+    name = cfg.register.registered_model
+    if args.command == "promote":
+        version = promote_version(cfg.promote, client, name, args.version, root / "artifacts")
+    else:
+        version = rollback(cfg.promote, client, name, root / "artifacts")
+    print(f"{name}@{cfg.promote.champion_alias} -> version {version}")
+
+
+def _params(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
+    check_params(cfg)
+    sys.stdout.write(yaml.safe_dump(cfg.model_dump(mode="json", exclude_unset=True), sort_keys=False))
+
+
+def _stage(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
+    from tasks.stages import STAGES
+
+    STAGES[args.name](cfg, Layout(root))
+
+
+def _run(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
+    from flows.retrain import retrain
+
+    check_params(cfg)
+    outputs = retrain(root=str(root), params_path=args.params, profile=args.profile, overrides=args.parsed_overrides)
+    print("\nRetraining finished:")
+    for name, value in outputs.items():
+        print(f"  {name:20s} {value}")
+
+
+def _serve(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
+    from flows.serve import serve
+
+    serve(root=str(root), params_path=args.params, profile=args.profile)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Path, PipelineConfig], None]] = {
+    "params": _params,
+    "stage": _stage,
+    "run": _run,
+    "predict": _predict,
+    "evaluate": _evaluate,
+    "promote": _promote,
+    "rollback": _promote,
+    "serve": _serve,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,49 +180,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     root = Path(args.root).resolve()
     try:
-        overrides = parse_set_overrides(args.overrides)
-        cfg = load_params(root / args.params, profile=args.profile, overrides=overrides)
-        if args.command == "params":
-            sys.stdout.write(yaml.safe_dump(cfg.model_dump(mode="json", exclude_unset=True), sort_keys=False))
-        elif args.command == "stage":
-            from tasks.stages import STAGES
-
-            STAGES[args.name](cfg, Layout(root))
-        elif args.command == "run":
-            from flows.retrain import retrain
-
-            outputs = retrain(root=str(root), params_path=args.params, profile=args.profile, overrides=overrides)
-            print("\nRetraining finished:")
-            for name, value in outputs.items():
-                print(f"  {name:20s} {value}")
-        elif args.command == "predict":
-            _predict(args)
-        elif args.command == "evaluate":
-            import tempfile
-
-            from tasks.evaluate import run_evaluate
-
-            out = Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="rerank-eval-"))
-            layout = Layout(root)
-            result = run_evaluate(cfg.evaluate, cfg.tracking, Path(args.model), layout.prepared, out, root)
-            print(json.dumps({"metrics": result.metrics, "metrics_file": str(result.metrics_path)}, indent=2))
-        elif args.command in ("promote", "rollback"):
-            from tasks.promote import promote_version, rollback
-
-            client = _registry(cfg, root)
-            name = cfg.register.registered_model
-            if args.command == "promote":
-                version = promote_version(cfg.promote, client, name, args.version, root / "artifacts")
-            else:
-                version = rollback(cfg.promote, client, name, root / "artifacts")
-            print(f"{name}@{cfg.promote.champion_alias} -> version {version}")
-        elif args.command == "serve":
-            from flows.serve import serve
-
-            serve(root=str(root), params_path=args.params, profile=args.profile)
+        args.parsed_overrides = parse_set_overrides(args.overrides)
+        cfg = load_params(root / args.params, args.profile, args.parsed_overrides, profiles_root=root)
+        COMMANDS[args.command](args, root, cfg)
     except RerankError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # A progress bar may be mid-line: the error starts a line of its own.
+        print("\nerror: interrupted; files are written atomically, so nothing half-written was kept", file=sys.stderr)
+        return 130
     return 0
 
 

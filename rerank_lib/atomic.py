@@ -1,4 +1,4 @@
-"""Atomic folder replacement: a crash mid-write never leaves a half-written model or dataset folder."""
+"""Atomic writes of files and folders: a crash mid-write never leaves a half-written file, model or dataset folder."""
 
 from __future__ import annotations
 
@@ -32,3 +32,22 @@ def build_directory_atomic(target: Path, build: Callable[[Path], None]) -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to a sibling temporary file, then rename it over ``path``: readers see the old or the new file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """:func:`write_bytes_atomic` for UTF-8 text."""
+    write_bytes_atomic(path, text.encode("utf-8"))

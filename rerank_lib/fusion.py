@@ -32,6 +32,7 @@ from rerank_lib.data.embeddings import BiEncoder
 from rerank_lib.errors import ModelLoadError
 from rerank_lib.evaluation.bi_encoder_scorer import BiEncoderScorer
 from rerank_lib.model import CrossEncoder, ranking
+from rerank_lib.model_files import check_model_folder, looks_local
 
 FUSION_FILE = "score_fusion.json"
 PRIOR_FOLDER = "score_fusion_prior"
@@ -106,7 +107,10 @@ class FusedReranker:
         if not prior.is_dir():
             raise ModelLoadError(f"{folder / FUSION_FILE} names the prior folder {prior}, which does not exist.")
         cross_encoder = CrossEncoder(str(folder), **cross_encoder_kwargs)
-        return cls(cross_encoder, prior, fusion.prior_share, fusion.prior_max_length)
+        try:
+            return cls(cross_encoder, prior, fusion.prior_share, fusion.prior_max_length)
+        except ModelLoadError as error:
+            raise ModelLoadError(f"The score-fusion prior of {folder} cannot be loaded: {error}") from error
 
     def predict(
         self,
@@ -204,8 +208,16 @@ def load_reranker(
     ``cross_encoder_kwargs`` go to :class:`CrossEncoder`; its ``revision``, ``token``, ``cache_dir`` and
     ``local_files_only`` also fetch a Hub repo's fusion files (from ``endpoint``, default ``HF_ENDPOINT``).
     """
+    if looks_local(path):
+        check_model_folder(Path(path).expanduser())  # a path on this machine is never looked up on the Hub
     if Path(path).is_dir():
         folder: Path | None = Path(path) if Path(path, FUSION_FILE).is_file() else None
+        if folder is None and Path(path, PRIOR_FOLDER).exists():
+            raise ModelLoadError(
+                f"{path} holds {PRIOR_FOLDER}/ but no {FUSION_FILE}: an incomplete copy of a fused model (or an "
+                f"interrupted removal of its fusion). Copy {FUSION_FILE} too, or delete {PRIOR_FOLDER}/ to score "
+                "with the cross-encoder alone."
+            )
     else:
         folder = _hub_fusion_snapshot(str(path), cross_encoder_kwargs, endpoint)
     if folder is not None:

@@ -26,6 +26,7 @@ from rerank_lib.atomic import build_directory_atomic
 from rerank_lib.backends._common import check_backend_options
 from rerank_lib.batching import batch_count, token_sorted_batches
 from rerank_lib.errors import ModelLoadError
+from rerank_lib.model_files import check_model_folder, check_tokenizer_fits, looks_local
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,21 @@ def _read_st_activation_path(model_dir: Path, config: PretrainedConfig) -> str |
         if isinstance(nested, dict) and isinstance(nested.get("activation_fn"), str):
             return nested["activation_fn"]
     return None
+
+
+def _load_config(source: str, hub_kwargs: dict[str, Any], config_kwargs: dict[str, Any]) -> PretrainedConfig:
+    try:
+        return AutoConfig.from_pretrained(source, **hub_kwargs, **config_kwargs)
+    except (OSError, ValueError) as error:
+        where = "" if Path(source).is_dir() else " (not a local folder, and the Hugging Face Hub could not provide it)"
+        raise ModelLoadError(f"Cannot load the model config of {source}{where}: {error}") from error
+
+
+def _load_tokenizer(source: str, hub_kwargs: dict[str, Any], tokenizer_kwargs: dict[str, Any]) -> Any:
+    try:
+        return AutoTokenizer.from_pretrained(source, **hub_kwargs, **tokenizer_kwargs)
+    except Exception as error:  # tokenizers raises its own exception types for damaged files
+        raise ModelLoadError(f"Cannot load the tokenizer of {source} (missing or damaged files?): {error}") from error
 
 
 def ranking(
@@ -133,20 +149,20 @@ class CrossEncoder(nn.Module):
             "token": token,
             "trust_remote_code": trust_remote_code,
         }
-        local_dir = Path(source)
-        if local_dir.exists() and not local_dir.is_dir():
-            raise ModelLoadError(f"Model path {source} is a file; expected a model folder.")
-        if local_dir.is_dir() and not (local_dir / "config.json").is_file():
-            raise ModelLoadError(f"Model folder {source} has no config.json; is it a saved model?")
+        local_dir = Path(source).expanduser()
+        if looks_local(source):
+            check_model_folder(local_dir)  # a half-copied folder fails here, naming what is missing
+            source = str(local_dir)
 
-        config = AutoConfig.from_pretrained(source, **hub_kwargs, **(config_kwargs or {}))
+        config = _load_config(source, hub_kwargs, config_kwargs or {})
         is_classifier = _is_sequence_classifier(config)
         if num_labels is None:
             num_labels = config.num_labels if is_classifier else 1
         if num_labels != config.num_labels or not is_classifier:
             config.num_labels = num_labels
         self.model = self._load_weights(source, config, hub_kwargs, allow_pickle, model_kwargs or {})
-        self.tokenizer = AutoTokenizer.from_pretrained(source, **hub_kwargs, **(tokenizer_kwargs or {}))
+        self.tokenizer = _load_tokenizer(source, hub_kwargs, tokenizer_kwargs or {})
+        check_tokenizer_fits(self.tokenizer, config, source)
         self.max_length = self._resolve_max_length(max_length)
         self.model_name_or_path = source
         self.trust_remote_code = trust_remote_code
@@ -194,7 +210,9 @@ class CrossEncoder(nn.Module):
             raise ModelLoadError(f"Could not load model weights from {source}{hint}: {error}") from error
         except Exception as error:  # safetensors raises its own error types for truncated files
             if type(error).__name__ in {"SafetensorError", "HeaderTooLarge"} or "safetensors" in str(error):
-                raise ModelLoadError(f"Corrupted or truncated safetensors file in {source}: {error}") from error
+                weights = Path(source) / "model.safetensors"
+                where = weights if weights.is_file() else source
+                raise ModelLoadError(f"Corrupted or truncated safetensors file {where}: {error}") from error
             raise
 
     @staticmethod

@@ -5,7 +5,6 @@ Each stage reads only its own section, so DVC can depend on exactly the keys a s
 
 from __future__ import annotations
 
-import copy
 import re
 import warnings
 from pathlib import Path
@@ -18,8 +17,13 @@ from rerank_lib.errors import ConfigError
 from rerank_lib.hub import validate_repo_id
 from tasks.catalog import Catalog, DatasetEntry, OnBadRows
 from tasks.config_base import StageConfig
-
-PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
+from tasks.param_sources import (
+    ParamSource,
+    load_yaml_text,
+    merge_sources,
+    param_sources,
+    source_of,
+)
 
 
 class PrepareConfig(StageConfig):
@@ -269,78 +273,62 @@ with warnings.catch_warnings():
             return self
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``base`` with ``override`` merged in, section by section."""
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and value and isinstance(merged.get(key), dict):  # {} clears a mapping
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def _format_validation_error(source: str, error: ValidationError) -> str:
-    lines = [f"Invalid configuration in {source}:"]
+def _format_validation_error(error: ValidationError, sources: list[ParamSource]) -> str:
+    """One line per problem, each naming the key and the file (or ``--set``) that holds the bad value."""
+    lines = [f"Invalid configuration ({' + '.join(source.label for source in sources)}):"]
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"])
+        where = f" in {source_of(tuple(item['loc']), sources)}"
         if not key:
             lines.append(f"  - {item['msg'].removeprefix('Value error, ')}")
         elif item["type"] == "extra_forbidden":
-            lines.append(f"  - unknown key '{key}'")
+            lines.append(f"  - unknown key '{key}'{where}{_known_keys(item['loc'])}")
         elif item["type"] == "missing":
             lines.append(f"  - missing key '{key}'")
         else:
             got = item.get("input")
-            lines.append(f"  - '{key}': {item['msg']} (got {got!r})")
+            lines.append(f"  - '{key}': {item['msg'].removeprefix('Value error, ')} (got {got!r}){where}")
     return "\n".join(lines)
 
 
-def read_yaml(path: str | Path, label: str = "Config file") -> dict[str, Any]:
-    """Read a YAML mapping, with errors that name the file and what it is for (``label``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{label} {path} does not exist.")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{label} {path} is not valid YAML: {error}") from error
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{label} {path} must hold a mapping, got {type(data).__name__}.")
-    return data
-
-
-def profile_overrides(profile: str | None) -> dict[str, Any]:
-    """Overrides from ``profiles/<profile>.yaml`` (e.g. ``quick`` for a two-minute run)."""
-    if profile is None:
-        return {}
-    path = PROFILES_DIR / f"{profile}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
-        raise ConfigError(f"Unknown profile {profile!r}; known profiles: {known}.")
-    return read_yaml(path)
+def _known_keys(loc: tuple[Any, ...]) -> str:
+    """``; valid keys: [...]`` for an unknown key of a stage section, so a typo shows what was meant."""
+    model: Any = PipelineConfig
+    for part in loc[:-1]:
+        field = getattr(model, "model_fields", {}).get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, StageConfig)):
+            return ""
+        model = annotation
+    fields = getattr(model, "model_fields", None)
+    return f"; valid keys: {sorted(fields)}" if fields else ""
 
 
 def raw_params(
-    path: str | Path = "params.yaml", profile: str | None = None, overrides: dict[str, Any] | None = None
+    path: str | Path = "params.yaml",
+    profile: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    profiles_root: Path | None = None,
 ) -> dict[str, Any]:
     """params.yaml with the profile and per-run overrides merged in, before validation (comments dropped)."""
-    return deep_merge(deep_merge(read_yaml(path), profile_overrides(profile)), overrides or {})
+    return merge_sources(param_sources(path, profile, overrides, profiles_root))
 
 
 def load_params(
     path: str | Path = "params.yaml",
     profile: str | None = None,
     overrides: dict[str, Any] | None = None,
+    profiles_root: Path | None = None,
 ) -> PipelineConfig:
-    """Parse params.yaml (plus a profile and per-run overrides) into typed stage configs."""
-    raw = raw_params(path, profile, overrides)
+    """Parse params.yaml (plus a profile and per-run overrides) into typed stage configs.
+
+    ``profile`` is a name under ``<profiles_root>/profiles/`` (default: the params file's folder) or a YAML path.
+    """
+    sources = param_sources(path, profile, overrides, profiles_root)
     try:
-        return PipelineConfig.model_validate(raw)
+        return PipelineConfig.model_validate(merge_sources(sources))
     except ValidationError as error:
-        raise ConfigError(_format_validation_error(str(path), error)) from error
+        raise ConfigError(_format_validation_error(error, sources)) from error
 
 
 def parse_set_overrides(assignments: list[str]) -> dict[str, Any]:
@@ -363,7 +351,7 @@ def parse_set_overrides(assignments: list[str]) -> dict[str, Any]:
 def _parse_scalar(text: str, assignment: str) -> Any:
     """YAML scalars, plus the ``1e-4`` float spelling that YAML 1.1 reads as a string."""
     try:
-        value = yaml.safe_load(text)
+        value = load_yaml_text(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"--set {assignment!r}: the value is not valid YAML ({error}).") from error
     if isinstance(value, str):

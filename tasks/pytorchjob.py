@@ -18,8 +18,9 @@ from typing import Any
 import yaml
 
 from rerank_lib.errors import ConfigError, RerankError
-from tasks.config import LaunchConfig, read_yaml
+from tasks.config import LaunchConfig
 from tasks.layout import Layout
+from tasks.param_sources import read_yaml
 from tasks.tracking import RUN_ID_ENV
 
 logger = logging.getLogger(__name__)

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer
 
 from rerank_lib.errors import ModelLoadError
+from rerank_lib.model_files import check_model_folder, check_tokenizer_fits, looks_local
 from rerank_lib.evaluation.bm25 import default_cache_dir as _bm25_cache_dir
 
 logger = logging.getLogger(__name__)
@@ -54,11 +55,15 @@ class BiEncoder:
     """
 
     def __init__(self, model_name_or_path: str | os.PathLike, max_length: int = 256, device: str | None = None):
+        source = str(model_name_or_path)
+        if looks_local(source):
+            check_model_folder(Path(source).expanduser())  # a half-copied folder fails here, naming what is missing
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(model_name_or_path))
-            self.model = AutoModel.from_pretrained(str(model_name_or_path))
-        except (OSError, ValueError) as error:
-            raise ModelLoadError(f"Cannot load bi-encoder {model_name_or_path}: {error}") from error
+            self.tokenizer = AutoTokenizer.from_pretrained(source)
+            self.model = AutoModel.from_pretrained(source)
+        except Exception as error:  # tokenizers and safetensors raise their own types for damaged files
+            raise ModelLoadError(f"Cannot load bi-encoder {source}: {error}") from error
+        check_tokenizer_fits(self.tokenizer, self.model.config, source)
         self._setup(str(model_name_or_path), max_length, device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
     @classmethod
