@@ -26,7 +26,7 @@ from rerank_lib.atomic import build_directory_atomic
 from rerank_lib.backends._common import check_backend_options
 from rerank_lib.batching import batch_count, token_sorted_batches
 from rerank_lib.errors import ModelLoadError
-from rerank_lib.model_files import check_model_folder, check_tokenizer_fits, looks_local
+from rerank_lib.model_files import check_model_folder, check_tokenizer_fits, damaged_weights_file, looks_local
 
 logger = logging.getLogger(__name__)
 
@@ -209,10 +209,9 @@ class CrossEncoder(nn.Module):
             hint = "" if allow_pickle else " (only safetensors weights are loaded unless allow_pickle=True)"
             raise ModelLoadError(f"Could not load model weights from {source}{hint}: {error}") from error
         except Exception as error:  # safetensors raises its own error types for truncated files
-            if type(error).__name__ in {"SafetensorError", "HeaderTooLarge"} or "safetensors" in str(error):
-                weights = Path(source) / "model.safetensors"
-                where = weights if weights.is_file() else source
-                raise ModelLoadError(f"Corrupted or truncated safetensors file {where}: {error}") from error
+            weights = damaged_weights_file(source, error)
+            if weights is not None or type(error).__name__ in {"SafetensorError", "HeaderTooLarge"}:
+                raise ModelLoadError(f"Corrupted or truncated safetensors file {weights or source}: {error}") from error
             raise
 
     @staticmethod

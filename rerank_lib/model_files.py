@@ -91,3 +91,12 @@ def check_tokenizer_fits(tokenizer: Any, config: Any, source: str) -> None:
             f"The tokenizer of {source} has {size} tokens but the model's vocab_size is {vocab_size}: the tokenizer "
             "files are missing, damaged or from another model."
         )
+
+
+def damaged_weights_file(source: str | os.PathLike, error: BaseException) -> Path | None:
+    """The local weights file that ``error`` (raised while loading ``source``) points at, when it is one."""
+    text = f"{type(error).__name__}: {error}"
+    if not any(word in text for word in ("safetensors", "Safetensor", "deserializ", "HeaderTooLarge")):
+        return None
+    weights = Path(source) / "model.safetensors"
+    return weights if weights.is_file() else None

@@ -47,6 +47,28 @@ class PromotionDecision:
         return {f"promotion.{key}": "" if value is None else str(value) for key, value in asdict(self).items()}
 
 
+def canonical_version(version: str | int) -> str:
+    """A registry version as MLflow spells it: `` 3``, ``03`` and ``3`` are all ``"3"``; anything else fails."""
+    text = str(version).strip()
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise PromotionError(f"--version {version!r}: a registered model version is a whole number from 1 up.")
+    return str(int(text))
+
+
+def champion_history(client: MlflowClient, name: str) -> list[str]:
+    """The champion versions in the order they were promoted, canonical and without repeats in a row."""
+    model = client.get_registered_model(name)
+    history: list[str] = []
+    for entry in json.loads(model.tags.get(HISTORY_TAG, "[]")):
+        try:
+            version = canonical_version(entry)
+        except PromotionError:
+            continue  # a hand-edited tag: skip what is no version
+        if not history or history[-1] != version:
+            history.append(version)
+    return history
+
+
 def _champion(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
     try:
         return client.get_model_version_by_alias(name, alias)
@@ -60,8 +82,7 @@ def _lock_path(lock_dir: Path, name: str) -> Path:
 
 
 def _push_history(client: MlflowClient, name: str, version: str) -> None:
-    model = client.get_registered_model(name)
-    history = json.loads(model.tags.get(HISTORY_TAG, "[]"))
+    history = champion_history(client, name)
     if not history or history[-1] != version:
         history.append(version)
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[-50:]))
@@ -113,6 +134,7 @@ def gate(cfg: PromoteConfig, client: MlflowClient, name: str, version: str, lock
 
 def promote_version(cfg: PromoteConfig, client: MlflowClient, name: str, version: str, lock_dir: Path) -> str:
     """Make ``version`` champion by hand (recorded as a manual decision)."""
+    version = canonical_version(version)
     with FileLock(str(_lock_path(lock_dir, name)), timeout=600):
         try:
             client.get_model_version(name, version)
@@ -128,8 +150,10 @@ def promote_version(cfg: PromoteConfig, client: MlflowClient, name: str, version
 def rollback(cfg: PromoteConfig, client: MlflowClient, name: str, lock_dir: Path) -> str:
     """Move `champion` back to the previous champion; returns that version."""
     with FileLock(str(_lock_path(lock_dir, name)), timeout=600):
-        model = client.get_registered_model(name)
-        history = json.loads(model.tags.get(HISTORY_TAG, "[]"))
+        history = champion_history(client, name)
+        current = _champion(client, name, cfg.champion_alias)
+        if current is not None and history and history[-1] != str(current.version):
+            history.append(str(current.version))  # the alias was moved outside this tool: roll back from where it is
         if len(history) < 2:
             raise PromotionError(f"Model {name} has no previous champion to roll back to (history: {history}).")
         history.pop()

@@ -7,6 +7,7 @@ logged as a pyfunc wrapping the CrossEncoder and registered; then the promotion 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -24,7 +25,7 @@ import rerank_lib
 import tasks
 from tasks.config import PromoteConfig, RegisterConfig, TrackingConfig
 from tasks.evaluate import pipeline_run_id
-from tasks.io import write_json_atomic
+from tasks.io import file_md5, write_json_atomic
 from tasks.lineage import git_commit
 from tasks.mlflow_model import MODEL_ARTIFACT
 from tasks.promote import DATA_HASH_TAG, METRIC_TAG, SCORE_TAG, gate
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 # MLflow runs this file to build the pyfunc (models from code), so no pickled object is stored.
 PYFUNC_CODE = Path(__file__).with_name("mlflow_model_code.py")
+WEIGHTS_TAG = "model.files_md5"
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,26 @@ def lineage_tags(root: Path, prepared: Path) -> dict[str, str]:
     return tags
 
 
+def model_weights_md5(model_dir: Path) -> str:
+    """One hash over the model folder's files (weights, config, tokenizer, fusion), the card left out."""
+    digest = hashlib.md5()
+    for path in sorted(p for p in model_dir.rglob("*") if p.is_file() and p.name != "README.md"):
+        digest.update(f"{path.relative_to(model_dir)}:{file_md5(path)};".encode())
+    return digest.hexdigest()
+
+
+def registered_version(client: mlflow.MlflowClient, name: str, run_id: str, weights: str) -> str | None:
+    """The version already registered from this run with these weights, if any: registering again is a no-op."""
+    try:
+        versions = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    except mlflow.exceptions.MlflowException:
+        return None  # no such registered model yet
+    for candidate in versions:
+        if candidate.tags.get(WEIGHTS_TAG) == weights:
+            return str(candidate.version)
+    return None
+
+
 def run_register(
     cfg: RegisterConfig,
     tracking: TrackingConfig,
@@ -75,19 +97,52 @@ def run_register(
     root: Path,
     out: Path,
 ) -> RegisterResult:
-    """Log and register the model, apply the promotion gate, and write ``out`` (registry.json)."""
+    """Log and register the model, apply the promotion gate, and write ``out`` (registry.json).
+
+    The same run's model with the same files is registered once: running the stage again is a no-op that says so.
+    """
     root = Path(root)
     metrics_file = json.loads((Path(eval_dir) / "metrics.json").read_text(encoding="utf-8"))
     run_id = start_run(tracking.tracking_uri, tracking.experiment, root, pipeline_run_id(model_dir))
+    weights = model_weights_md5(Path(model_dir))
+    client = mlflow.MlflowClient()
+    existing = registered_version(client, cfg.registered_model, run_id, weights)
+    if existing is not None:
+        reason = f"version {existing} already holds this run's model (same files); nothing registered"
+        return _record(cfg, tracking, root, out, run_id, existing, "unchanged", reason)
+    model_version = log_and_register(cfg, params, Path(model_dir), Path(eval_dir), Path(prepared), root, run_id)
+    # The version and all its artifacts are stored; only now may the gate move an alias.
     primary = metrics_file["primary_metric"]
+    version_tags = {
+        SCORE_TAG: str(metrics_file["metrics"][primary]),
+        METRIC_TAG: primary,
+        DATA_HASH_TAG: str(metrics_file.get("data_hash", "")),
+        WEIGHTS_TAG: weights,
+    }
+    for key, value in version_tags.items():
+        client.set_model_version_tag(cfg.registered_model, model_version, key, value)
+    decision = gate(promote, client, cfg.registered_model, model_version, root / "artifacts")
+    return _record(cfg, tracking, root, out, run_id, model_version, decision.decision, decision.reason)
 
+
+def log_and_register(
+    cfg: RegisterConfig,
+    params: dict[str, Any],
+    model_dir: Path,
+    eval_dir: Path,
+    prepared: Path,
+    root: Path,
+    run_id: str,
+) -> str:
+    """Params, metrics, artifacts and lineage onto the pipeline's run, then the pyfunc model as a new version."""
+    metrics_file = json.loads((eval_dir / "metrics.json").read_text(encoding="utf-8"))
     with mlflow.start_run(run_id=run_id):
         mlflow.set_tags(lineage_tags(root, prepared))
         mlflow.log_params({key: str(value)[:500] for key, value in flatten(params).items()})
         mlflow.log_metrics({mlflow_metric_name(k): float(v) for k, v in metrics_file["metrics"].items()})
         mlflow.log_artifacts(str(eval_dir), artifact_path="eval")
-        if (Path(model_dir) / "README.md").is_file():
-            mlflow.log_artifact(str(Path(model_dir) / "README.md"), artifact_path="card")
+        if (model_dir / "README.md").is_file():
+            mlflow.log_artifact(str(model_dir / "README.md"), artifact_path="card")
         for extra in ("params.yaml", "dvc.lock"):
             if (root / extra).is_file():
                 mlflow.log_artifact(str(root / extra), artifact_path="config")
@@ -102,35 +157,31 @@ def run_register(
             input_example=example,
             registered_model_name=cfg.registered_model,
         )
-    model_version = str(info.registered_model_version)
+    return str(info.registered_model_version)
 
-    # The version and all its artifacts are stored; only now may the gate move an alias.
-    client = mlflow.MlflowClient()
-    version_tags = {
-        SCORE_TAG: str(metrics_file["metrics"][primary]),
-        METRIC_TAG: primary,
-        DATA_HASH_TAG: str(metrics_file.get("data_hash", "")),
-    }
-    for key, value in version_tags.items():
-        client.set_model_version_tag(cfg.registered_model, model_version, key, value)
-    decision = gate(promote, client, cfg.registered_model, model_version, root / "artifacts")
 
+def _record(
+    cfg: RegisterConfig,
+    tracking: TrackingConfig,
+    root: Path,
+    out: Path,
+    run_id: str,
+    model_version: str,
+    decision: str,
+    reason: str,
+) -> RegisterResult:
+    """Write registry.json and log what happened to the version."""
     result = RegisterResult(
         run_id=run_id,
         model_name=cfg.registered_model,
         model_version=model_version,
         model_uri=f"models:/{cfg.registered_model}/{model_version}",
         tracking_uri=resolve_tracking_uri(tracking.tracking_uri, root),
-        decision=decision.decision,
-        reason=decision.reason,
+        decision=decision,
+        reason=reason,
     )
     write_json_atomic(Path(out), asdict(result))
     logger.info(
-        "MLflow run %s; %s version %s is %s (%s)",
-        run_id,
-        cfg.registered_model,
-        model_version,
-        decision.decision,
-        decision.reason,
+        "MLflow run %s; %s version %s is %s (%s)", run_id, cfg.registered_model, model_version, decision, reason
     )
     return result

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer
 
 from rerank_lib.errors import ModelLoadError
-from rerank_lib.model_files import check_model_folder, check_tokenizer_fits, looks_local
+from rerank_lib.model_files import check_model_folder, check_tokenizer_fits, damaged_weights_file, looks_local
 from rerank_lib.evaluation.bm25 import default_cache_dir as _bm25_cache_dir
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,9 @@ class BiEncoder:
             self.tokenizer = AutoTokenizer.from_pretrained(source)
             self.model = AutoModel.from_pretrained(source)
         except Exception as error:  # tokenizers and safetensors raise their own types for damaged files
-            raise ModelLoadError(f"Cannot load bi-encoder {source}: {error}") from error
+            weights = damaged_weights_file(source, error)
+            what = f"the corrupted or truncated weights file {weights}" if weights else f"bi-encoder {source}"
+            raise ModelLoadError(f"Cannot load {what}: {error}") from error
         check_tokenizer_fits(self.tokenizer, self.model.config, source)
         self._setup(str(model_name_or_path), max_length, device or ("cuda" if torch.cuda.is_available() else "cpu"))
 

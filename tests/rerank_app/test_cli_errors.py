@@ -137,7 +137,7 @@ def test_a_truncated_prior_weights_file_is_named(model_dir: Path, tiny_bert_dir:
     pairs = write_pairs(tmp_path / "pairs.jsonl", ['{"query": "q", "passage": "p"}'])
     assert main(["predict", "--model", str(model_dir), "--input", str(pairs)]) == 2
     line = error_lines(capsys)[0]
-    assert "score-fusion prior" in line and str(model_dir / PRIOR_FOLDER) in line
+    assert "score-fusion prior" in line and str(weights) in line
 
 
 def test_a_prior_folder_without_its_fusion_file_is_refused(

@@ -10,7 +10,18 @@ import pytest
 from mlflow import MlflowClient
 
 from tasks.config import PromoteConfig
-from tasks.promote import DATA_HASH_TAG, METRIC_TAG, SCORE_TAG, PromotionError, decide, gate, promote_version, rollback
+from tasks.promote import (
+    DATA_HASH_TAG,
+    HISTORY_TAG,
+    METRIC_TAG,
+    SCORE_TAG,
+    PromotionError,
+    canonical_version,
+    decide,
+    gate,
+    promote_version,
+    rollback,
+)
 
 NAME = "reranker"
 
@@ -125,3 +136,25 @@ def test_decide_is_pure() -> None:
 
     assert decide(PromoteConfig(min_delta=0.1), Version("2", 0.65), Version("1", 0.6)).decision == "challenger"
     assert decide(PromoteConfig(min_delta=0.1), Version("2", 0.71), Version("1", 0.6)).decision == "champion"
+
+
+@pytest.mark.parametrize("spelling", [" 1", "1 ", "01", 1])
+def test_version_spellings_are_one_version(spelling: str | int) -> None:
+    assert canonical_version(spelling) == "1"
+
+
+@pytest.mark.parametrize("bad", ["", "v1", "1.0", "0", "-1", "²", "latest"])
+def test_what_is_no_version_is_refused(bad: str) -> None:
+    with pytest.raises(PromotionError, match="whole number"):
+        canonical_version(bad)
+
+
+def test_odd_spellings_do_not_break_history_or_rollback(client: MlflowClient, tmp_path: Path) -> None:
+    first, second = add_version(client, 0.5), add_version(client, 0.6)
+    cfg = PromoteConfig()
+    assert promote_version(cfg, client, NAME, f" {first}", tmp_path) == first
+    assert promote_version(cfg, client, NAME, f"0{first}", tmp_path) == first  # already champion: no new entry
+    assert promote_version(cfg, client, NAME, f"{second} ", tmp_path) == second
+    assert client.get_registered_model(NAME).tags[HISTORY_TAG] == f'["{first}", "{second}"]'
+    assert rollback(cfg, client, NAME, tmp_path) == first
+    assert champion(client) == first

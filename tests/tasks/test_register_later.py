@@ -99,6 +99,13 @@ def test_register_fails_clearly_while_mlflow_is_down_then_finishes_later(
     assert str(client.get_model_version_by_alias("wikiqa-reranker", "champion").version) == "1"
     assert {name: digest for name, digest in snapshot(root / "artifacts").items() if name in before} == before
 
+    # Registering the same run's same model again changes nothing and says so.
+    assert main(["--root", str(root), "stage", "register"]) == 0
+    again = json.loads(layout.registry_record.read_text())
+    assert again["model_version"] == "1" and again["decision"] == "unchanged"
+    assert "already holds this run's model" in again["reason"]
+    assert len(client.search_model_versions("name='wikiqa-reranker'")) == 1
+
     # MLflow credentials (URI password, env password and token) reach no message, log line, file, param or tag.
     output = capsys.readouterr()
     for secret in (PASSWORD, TOKEN):
