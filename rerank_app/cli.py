@@ -39,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--root", default=".", help="project root holding params.yaml, data/ and artifacts/")
     parser.add_argument("--params", default="params.yaml", help="params file, relative to the root")
-    parser.add_argument("--profile", default=None, help="apply profiles/<name>.yaml on top (e.g. quick)")
+    parser.add_argument(
+        "--profile", default=None, help="apply profiles/<name>.yaml (e.g. quick) or a YAML file's path on top"
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -47,6 +49,15 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="SECTION.KEY=VALUE",
         help="override one param for this run, e.g. --set train.epochs=2 (repeatable)",
+    )
+    parser.add_argument(
+        "--replace",
+        dest="replacements",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=MAPPING",
+        help="like --set, but the mapping replaces the one in params instead of merging into it, e.g. "
+        "--replace 'train.datasets={mine: {loss: LambdaLoss}}' (repeatable)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -180,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     root = Path(args.root).resolve()
     try:
-        args.parsed_overrides = parse_set_overrides(args.overrides)
+        args.parsed_overrides = parse_set_overrides(args.overrides, args.replacements)
         cfg = load_params(root / args.params, args.profile, args.parsed_overrides, profiles_root=root)
         COMMANDS[args.command](args, root, cfg)
     except RerankError as error:

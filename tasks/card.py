@@ -1,8 +1,9 @@
 """Stage `card`: the trained model plus a model card rendered from what training and evaluation recorded.
 
 Sources, in order of preference: ``training_summary.json["card_data"]`` (a ``ModelCardData.to_dict()`` written by the
-trainer, when present), else the summary's plain keys; ``config.json`` for the model facts; ``metrics.json`` for the
-evaluation tables (every evaluator listed there, with ``base_*`` results as the first-stage baseline).
+trainer, when present), else the summary's plain keys; ``config.json`` for the model facts; ``metrics.json`` and
+``report.json`` for the evaluation tables (every evaluator of the suite, with its dataset's title and Hub id, and
+``base_*`` results as the first-stage baseline).
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from rerank_lib.atomic import build_directory_atomic
 from rerank_lib.losses import BinaryCrossEntropyLoss
 from rerank_lib.model_card import DatasetInfo, EvaluationInfo, LossInfo, ModelCardData, render_model_card
 from rerank_lib.model_card.collect import column_stats, diff_hyperparameters, is_secret_key
 from tasks.base_model import PACKAGED_MODELS
 from tasks.config import CardConfig, TrainConfig
+from tasks.evaluate import REPORT_FILE
 from tasks.losses import available_losses
 from tasks.train import SUMMARY_FILE
 
@@ -28,22 +32,36 @@ TRAIN_FILE = "train.parquet"
 logger = logging.getLogger(__name__)
 
 PACKAGED_BASE_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
-# Hub ids of the datasets the pipeline reads, for the card's `datasets` header and links.
-KNOWN_DATASET_IDS = {"wikiqa": "microsoft/wiki_qa"}
 STATS_ROWS = 1000
+
+
+def train_defaults() -> dict[str, Any]:
+    """The train section's default values (the settings a card lists as changed are the others)."""
+    defaults = {}
+    for name, field in TrainConfig.model_fields.items():
+        if not field.is_required():
+            value = field.get_default(call_default_factory=True)
+            defaults[name] = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+    return defaults
+
+
+def _changed_settings(hyperparameters: dict[str, Any]) -> dict[str, Any]:
+    """The train settings that differ from their defaults (the dataset mix has none and is shown on its own)."""
+    defaults = train_defaults()
+    return {k: v for k, v in diff_hyperparameters(hyperparameters, defaults).items() if k in defaults}
 
 
 def _base_model_id(name: str) -> str:
     return PACKAGED_BASE_MODEL_ID if name in PACKAGED_MODELS else name
 
 
-def _evaluations(metrics: dict[str, Any]) -> list[EvaluationInfo]:
-    """One entry per evaluator in metrics.json; results are keyed ``{evaluator}_{metric}`` there."""
+def _evaluations(metrics: dict[str, Any], report: dict[str, Any]) -> list[EvaluationInfo]:
+    """One entry per evaluator of the suite; results are keyed ``<evaluator>_<metric>`` in metrics.json."""
     results: dict[str, float] = metrics.get("metrics", {})
-    primary = str(metrics.get("primary_metric") or "")
-    evaluators: dict[str, Any] = metrics.get("evaluators") or {}
+    evaluators: dict[str, Any] = report.get("evaluators") or {}
     if not evaluators:
-        return [EvaluationInfo.from_results("Evaluation", "evaluation", results, primary_metric=primary or None)]
+        primary = report.get("primary_metric") or None
+        return [EvaluationInfo.from_results("Evaluation", "evaluation", results, primary_metric=primary)]
     entries = []
     # Longest names first, so evaluator "a_b" does not take the results of evaluator "a".
     claimed: set[str] = set()
@@ -52,18 +70,18 @@ def _evaluations(metrics: dict[str, Any]) -> list[EvaluationInfo]:
         prefix = f"{name}_"
         by_name[name] = {k: v for k, v in results.items() if k.startswith(prefix) and k not in claimed}
         claimed.update(by_name[name])
-    for name, settings in evaluators.items():
-        settings = dict(settings or {})
-        kind = str(settings.pop("class", "Evaluation"))
-        prefix = f"{name}_"
+    for name, about in evaluators.items():
+        config = {k: v for k, v in (about.get("config") or {}).items() if not is_secret_key(k)}
+        config.update({k: about[k] for k in ("kind", "split", "first_stage", "samples") if about.get(k) is not None})
         entries.append(
             EvaluationInfo.from_results(
-                kind,
-                name,
+                str(about.get("class", "Evaluation")),
+                str(about.get("title") or name),
                 by_name[name],
-                prefix=prefix,
-                primary_metric=primary if primary.startswith(prefix) else None,
-                config={k: v for k, v in settings.items() if not is_secret_key(k)},
+                prefix=f"{name}_",
+                primary_metric=about.get("primary_metric"),
+                dataset_id=about.get("hub_id"),
+                config=config,
             )
         )
     return entries
@@ -98,13 +116,19 @@ def _training_stats(summary: dict[str, Any], prepared: Path | None) -> dict[str,
 
 
 def collect_card_data(
-    cfg: CardConfig, trained: Path, metrics_path: Path, prepared: Path | None = None
+    cfg: CardConfig,
+    trained: Path,
+    metrics_path: Path,
+    prepared: Path | None = None,
+    hub_ids: dict[str, str] | None = None,
 ) -> ModelCardData:
     """Card data from the training summary, the model config and the evaluation metrics."""
     trained = Path(trained)
     summary = json.loads((trained / SUMMARY_FILE).read_text(encoding="utf-8"))
     config = json.loads((trained / "config.json").read_text(encoding="utf-8"))
     metrics = json.loads(Path(metrics_path).read_text(encoding="utf-8"))
+    report_path = Path(metrics_path).with_name(REPORT_FILE)
+    report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else {}
     num_labels = int(config.get("num_labels") or len(config.get("id2label") or {}) or 1)
     facts: dict[str, Any] = {
         "model_name": cfg.model_name,
@@ -112,12 +136,16 @@ def collect_card_data(
         "activation_fn": (config.get("sentence_transformers") or {}).get("activation_fn", "unknown"),
         "language": cfg.language,
         "license": cfg.license,
-        "evaluations": _evaluations(metrics),
+        "evaluations": _evaluations(metrics, report),
         "score_fusion": _score_fusion(summary, metrics),
     }
     if summary.get("card_data"):
         collected = ModelCardData.from_dict(summary["card_data"])
-        return dataclasses.replace(collected, **facts)
+        datasets = [
+            dataclasses.replace(info, hub_id=info.hub_id or (hub_ids or {}).get(info.name))
+            for info in collected.datasets
+        ]
+        return dataclasses.replace(collected, datasets=datasets, **facts)
 
     hyperparameters = {k: v for k, v in summary.get("hyperparameters", {}).items() if not is_secret_key(k)}
     loss_name = summary["loss"]["name"]
@@ -134,12 +162,12 @@ def collect_card_data(
                 columns=list(summary["columns"]),
                 examples=list(summary.get("examples", []))[:3],
                 column_stats=stats,
-                hub_id=KNOWN_DATASET_IDS.get(dataset_name),
+                hub_id=(hub_ids or {}).get(dataset_name),
             )
         ],
         losses=[LossInfo(loss_name, summary["loss"]["config"], getattr(loss_cls, "citation", ""))],
         hyperparameters=hyperparameters,
-        non_default_hyperparameters=diff_hyperparameters(hyperparameters, TrainConfig().model_dump(mode="json")),
+        non_default_hyperparameters=_changed_settings(hyperparameters),
         log_history=summary.get("log_history", []),
         # The pipeline keeps the last step's weights unless training recorded a best checkpoint.
         best_step=summary.get("best_step", summary.get("global_step")),
@@ -149,12 +177,20 @@ def collect_card_data(
     )
 
 
-def run_card(cfg: CardConfig, trained: Path, metrics_path: Path, out: Path, prepared: Path | None = None) -> Path:
+def run_card(
+    cfg: CardConfig,
+    trained: Path,
+    metrics_path: Path,
+    out: Path,
+    prepared: Path | None = None,
+    hub_ids: dict[str, str] | None = None,
+) -> Path:
     """Copy the trained model to ``out`` with its rendered README.md; returns the card's path.
 
-    ``prepared`` (optional) is the prepared-data folder, used for column statistics when training did not record them.
+    ``prepared`` (optional) is the prepared-data folder, used for column statistics when training did not record them;
+    ``hub_ids`` the Hub ids of training datasets by catalog name (the card's ``datasets`` header).
     """
-    text = render_model_card(collect_card_data(cfg, Path(trained), Path(metrics_path), prepared))
+    text = render_model_card(collect_card_data(cfg, Path(trained), Path(metrics_path), prepared, hub_ids))
 
     def build(staging: Path) -> None:
         shutil.copytree(trained, staging, dirs_exist_ok=True)

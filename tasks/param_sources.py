@@ -1,9 +1,16 @@
 """Where params come from: params.yaml, then a profile, then ``--set`` overrides, merged in that order.
 
 A profile is a name (``profiles/<name>.yaml`` beside the params file) or a path to any YAML file. Mappings merge
-key by key; a mapping tagged ``!replace`` replaces the one below it instead (so a profile can drop the demo's
-training datasets: ``train: {datasets: !replace {mine: {loss: LambdaLoss}}}``), and ``{}`` empties it. Every value
-remembers which source set it, so an error names the file (or ``--set``) that holds the bad value.
+key by key, and ``{}`` empties one. A profile's top-level ``replace:`` lists the mappings it replaces instead of
+merging into them, so a profile can leave the demo's datasets behind::
+
+    replace: [train.datasets, evaluate.suite]
+    train:
+      datasets: {mine: {loss: LambdaLoss}}
+
+(``rerank --replace train.datasets=...`` does the same for one run). The key is plain YAML on purpose: DVC reads
+profile files as params files, and it refuses YAML tags. Every value remembers which source set it, so an error
+names the file (or ``--set``) that holds the bad value.
 """
 
 from __future__ import annotations
@@ -19,23 +26,7 @@ from rerank_lib.errors import ConfigError
 
 PROFILES_FOLDER = "profiles"
 SET_SOURCE = "--set"
-
-
-class Replace(dict):
-    """A mapping that replaces the mapping below it instead of merging into it (YAML tag ``!replace``)."""
-
-
-class ParamsLoader(yaml.SafeLoader):
-    """YAML's safe loader plus the ``!replace`` tag."""
-
-
-def _construct_replace(loader: ParamsLoader, node: yaml.Node) -> Replace:
-    if not isinstance(node, yaml.MappingNode):
-        raise yaml.constructor.ConstructorError(None, None, "!replace must tag a mapping", node.start_mark)
-    return Replace(loader.construct_mapping(node, deep=True))
-
-
-ParamsLoader.add_constructor("!replace", _construct_replace)
+REPLACE_KEY = "replace"
 
 
 @dataclass(frozen=True)
@@ -44,10 +35,25 @@ class ParamSource:
 
     label: str
     data: dict[str, Any]
+    replace: tuple[str, ...] = ()  # dotted paths of mappings this layer replaces instead of merging into
 
 
 def load_yaml_text(text: str) -> Any:
-    return yaml.load(text, Loader=ParamsLoader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.safe_load(text)
+
+
+def layer(label: str, data: dict[str, Any], may_replace: bool) -> ParamSource:
+    """A params layer; its ``replace`` list (profiles and overrides only) is checked and taken out of the data."""
+    data = dict(data)
+    replace = data.pop(REPLACE_KEY, [])
+    if replace and not may_replace:
+        raise ConfigError(f"{label}: '{REPLACE_KEY}' belongs in a profile (or --replace), not in the params file.")
+    if not isinstance(replace, list) or not all(isinstance(path, str) and path for path in replace):
+        raise ConfigError(f"{label}: '{REPLACE_KEY}' must be a list of dotted keys, e.g. [train.datasets].")
+    for path in replace:
+        if not _sets(data, tuple(path.split("."))):
+            raise ConfigError(f"{label}: '{REPLACE_KEY}' names {path}, which this file does not set.")
+    return ParamSource(label, data, tuple(replace))
 
 
 def read_yaml(path: str | Path, label: str = "Config file") -> dict[str, Any]:
@@ -86,38 +92,39 @@ def param_sources(
     path: str | Path, profile: str | None, overrides: dict[str, Any] | None, profiles_root: Path | None = None
 ) -> list[ParamSource]:
     """The params layers in merge order: the params file, the profile (if any), the ``--set`` overrides (if any)."""
-    sources = [ParamSource(str(path), read_yaml(path, "Params file"))]
+    sources = [layer(str(path), read_yaml(path, "Params file"), may_replace=False)]
     if profile is not None:
         found = profile_path(profile, Path(profiles_root) if profiles_root else Path(path).resolve().parent)
-        sources.append(ParamSource(str(found), read_yaml(found, "Profile")))
+        sources.append(layer(str(found), read_yaml(found, "Profile"), may_replace=True))
     if overrides:
-        sources.append(ParamSource(SET_SOURCE, overrides))
+        sources.append(layer(SET_SOURCE, overrides, may_replace=True))
     return sources
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``base`` with ``override`` merged in, section by section (see the module docstring)."""
-    merged = _plain(base)
+    """A copy of ``base`` with ``override`` merged in, section by section (``{}`` empties a mapping)."""
+    merged = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and value and not isinstance(value, Replace) and isinstance(merged.get(key), dict):
+        if isinstance(value, dict) and value and isinstance(merged.get(key), dict):
             merged[key] = deep_merge(merged[key], value)
         else:
-            merged[key] = _plain(value)
+            merged[key] = copy.deepcopy(value)
     return merged
 
 
 def merge_sources(sources: list[ParamSource]) -> dict[str, Any]:
+    """The layers merged in order; each layer's ``replace`` paths drop what the layers below set there first."""
     merged: dict[str, Any] = {}
     for source in sources:
+        for path in source.replace:
+            *parents, leaf = path.split(".")
+            node = merged
+            for part in parents:
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, dict):
+                node.pop(leaf, None)
         merged = deep_merge(merged, source.data)
     return merged
-
-
-def _plain(value: Any) -> Any:
-    """A deep copy with every ``Replace`` turned back into a plain dict."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    return copy.deepcopy(value)
 
 
 def source_of(key: tuple[Any, ...], sources: list[ParamSource]) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 from filelock import FileLock
@@ -21,6 +22,7 @@ from mlflow.exceptions import MlflowException
 
 from rerank_lib.errors import RerankError
 from tasks.config import PromoteConfig
+from tasks.tracking import mlflow_metric_name
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +44,13 @@ class PromotionDecision:
     new_score: float
     champion_version: str | None
     champion_score: float | None
+    # Every number the gate compared: {metric: {"new", "champion", and "min_delta" or "max_drop"}}.
+    compared: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
     def as_tags(self) -> dict[str, str]:
-        return {f"promotion.{key}": "" if value is None else str(value) for key, value in asdict(self).items()}
+        tags = {f"promotion.{key}": "" if value is None else str(value) for key, value in asdict(self).items()}
+        tags["promotion.compared"] = json.dumps(self.compared, sort_keys=True)
+        return tags
 
 
 def canonical_version(version: str | int) -> str:
@@ -88,24 +94,72 @@ def _push_history(client: MlflowClient, name: str, version: str) -> None:
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[-50:]))
 
 
-def decide(cfg: PromoteConfig, new: ModelVersion, champion: ModelVersion | None) -> PromotionDecision:
-    """The gate itself, a pure function of the two versions' tags."""
+def decide(
+    cfg: PromoteConfig,
+    new: ModelVersion,
+    champion: ModelVersion | None,
+    new_metrics: dict[str, float] | None = None,
+    champion_metrics: dict[str, float] | None = None,
+) -> PromotionDecision:
+    """The gate itself, a pure function of the two versions' tags and (for guards) their runs' metrics."""
     new_score = float(new.tags[SCORE_TAG])
     if champion is None:
         return PromotionDecision(new.version, "champion", "first version", new_score, None, None)
     champion_score = float(champion.tags.get(SCORE_TAG, "nan"))
+    verdict = partial(PromotionDecision, new.version, new_score=new_score, champion_version=champion.version)
     if champion.version == new.version:
-        return PromotionDecision(new.version, "champion", "already champion", new_score, champion.version, new_score)
+        return verdict("champion", "already champion", champion_score=new_score)
     if champion.tags.get(DATA_HASH_TAG) != new.tags.get(DATA_HASH_TAG) or champion.tags.get(METRIC_TAG) != new.tags.get(
         METRIC_TAG
     ):
         reason = "evaluated on different data or metric than the champion; not comparable"
-        return PromotionDecision(new.version, "challenger", reason, new_score, champion.version, champion_score)
-    if new_score >= champion_score + cfg.min_delta:
-        reason = f"{new_score:.4f} >= champion {champion_score:.4f} + min_delta {cfg.min_delta}"
-        return PromotionDecision(new.version, "champion", reason, new_score, champion.version, champion_score)
-    reason = f"{new_score:.4f} < champion {champion_score:.4f} + min_delta {cfg.min_delta}"
-    return PromotionDecision(new.version, "challenger", reason, new_score, champion.version, champion_score)
+        return verdict("challenger", reason, champion_score=champion_score)
+    metric = new.tags.get(METRIC_TAG, "score")
+    compared = {metric: {"new": new_score, "champion": champion_score, "min_delta": cfg.min_delta}}
+    if new_score < champion_score + cfg.min_delta:
+        reason = f"{metric} {new_score:.4f} < champion {champion_score:.4f} + min_delta {cfg.min_delta}"
+        return verdict("challenger", reason, champion_score=champion_score, compared=compared)
+    failed = check_guards(cfg.guards, new_metrics or {}, champion_metrics or {}, compared)
+    if failed:
+        return verdict("challenger", "; ".join(failed), champion_score=champion_score, compared=compared)
+    reason = f"{metric} {new_score:.4f} >= champion {champion_score:.4f} + min_delta {cfg.min_delta}"
+    if cfg.guards:
+        reason += f"; guards held ({', '.join(sorted(cfg.guards))})"
+    return verdict("champion", reason, champion_score=champion_score, compared=compared)
+
+
+def check_guards(
+    guards: dict[str, float],
+    new_metrics: dict[str, float],
+    champion_metrics: dict[str, float],
+    compared: dict[str, dict[str, float | None]],
+) -> list[str]:
+    """Why the guards stop a promotion (empty when they all hold); every compared number goes into ``compared``."""
+    failed = []
+    for metric, max_drop in sorted(guards.items()):
+        key = mlflow_metric_name(metric)
+        new_value, champion_value = new_metrics.get(key), champion_metrics.get(key)
+        compared[metric] = {"new": new_value, "champion": champion_value, "max_drop": max_drop}
+        if new_value is None or champion_value is None:
+            failed.append(
+                f"guard {metric}: no value recorded for the {'new version' if new_value is None else 'champion'}"
+            )
+        elif champion_value - new_value > max_drop:
+            failed.append(
+                f"guard {metric}: {new_value:.4f} is {champion_value - new_value:.4f} below the champion's "
+                f"{champion_value:.4f} (max_drop {max_drop})"
+            )
+    return failed
+
+
+def run_metrics(client: MlflowClient, version: ModelVersion | None) -> dict[str, float]:
+    """The metrics logged to a version's run (MLflow names), empty when it has no run."""
+    if version is None or not version.run_id:
+        return {}
+    try:
+        return dict(client.get_run(version.run_id).data.metrics)
+    except MlflowException:
+        return {}
 
 
 def gate(cfg: PromoteConfig, client: MlflowClient, name: str, version: str, lock_dir: Path) -> PromotionDecision:
@@ -114,7 +168,7 @@ def gate(cfg: PromoteConfig, client: MlflowClient, name: str, version: str, lock
         for _ in range(10):
             new = client.get_model_version(name, version)
             champion = _champion(client, name, cfg.champion_alias)
-            decision = decide(cfg, new, champion)
+            decision = decide(cfg, new, champion, run_metrics(client, new), run_metrics(client, champion))
             # Compare-and-set: the champion must still be the one we compared with.
             current = _champion(client, name, cfg.champion_alias)
             if (current.version if current else None) != (champion.version if champion else None):

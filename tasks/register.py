@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,9 @@ from mlflow.models import infer_signature
 
 import rerank_lib
 import tasks
+from rerank_lib.errors import ConfigError
 from tasks.config import PromoteConfig, RegisterConfig, TrackingConfig
-from tasks.evaluate import pipeline_run_id
+from tasks.evaluate import METRICS_FILE, REPORT_FILE, pipeline_run_id
 from tasks.io import file_md5, write_json_atomic
 from tasks.lineage import git_commit
 from tasks.mlflow_model import MODEL_ARTIFACT
@@ -47,6 +48,7 @@ class RegisterResult:
     tracking_uri: str
     decision: str
     reason: str
+    compared: dict[str, Any] = field(default_factory=dict)  # every number the promotion gate compared
 
 
 def lineage_tags(root: Path, prepared: Path) -> dict[str, str]:
@@ -102,7 +104,8 @@ def run_register(
     The same run's model with the same files is registered once: running the stage again is a no-op that says so.
     """
     root = Path(root)
-    metrics_file = json.loads((Path(eval_dir) / "metrics.json").read_text(encoding="utf-8"))
+    metrics_file = json.loads((Path(eval_dir) / METRICS_FILE).read_text(encoding="utf-8"))
+    report = json.loads((Path(eval_dir) / REPORT_FILE).read_text(encoding="utf-8"))
     run_id = start_run(tracking.tracking_uri, tracking.experiment, root, pipeline_run_id(model_dir))
     weights = model_weights_md5(Path(model_dir))
     client = mlflow.MlflowClient()
@@ -112,17 +115,21 @@ def run_register(
         return _record(cfg, tracking, root, out, run_id, existing, "unchanged", reason)
     model_version = log_and_register(cfg, params, Path(model_dir), Path(eval_dir), Path(prepared), root, run_id)
     # The version and all its artifacts are stored; only now may the gate move an alias.
-    primary = metrics_file["primary_metric"]
+    primary = promote.metric or report["primary_metric"]
+    if primary not in metrics_file["metrics"]:
+        raise ConfigError(f"promote.metric {primary!r} is not in {Path(eval_dir) / METRICS_FILE}; evaluate again.")
     version_tags = {
         SCORE_TAG: str(metrics_file["metrics"][primary]),
         METRIC_TAG: primary,
-        DATA_HASH_TAG: str(metrics_file.get("data_hash", "")),
+        DATA_HASH_TAG: str(report.get("data_hash", "")),
         WEIGHTS_TAG: weights,
     }
     for key, value in version_tags.items():
         client.set_model_version_tag(cfg.registered_model, model_version, key, value)
     decision = gate(promote, client, cfg.registered_model, model_version, root / "artifacts")
-    return _record(cfg, tracking, root, out, run_id, model_version, decision.decision, decision.reason)
+    return _record(
+        cfg, tracking, root, out, run_id, model_version, decision.decision, decision.reason, decision.compared
+    )
 
 
 def log_and_register(
@@ -135,7 +142,7 @@ def log_and_register(
     run_id: str,
 ) -> str:
     """Params, metrics, artifacts and lineage onto the pipeline's run, then the pyfunc model as a new version."""
-    metrics_file = json.loads((eval_dir / "metrics.json").read_text(encoding="utf-8"))
+    metrics_file = json.loads((eval_dir / METRICS_FILE).read_text(encoding="utf-8"))
     with mlflow.start_run(run_id=run_id):
         mlflow.set_tags(lineage_tags(root, prepared))
         mlflow.log_params({key: str(value)[:500] for key, value in flatten(params).items()})
@@ -169,6 +176,7 @@ def _record(
     model_version: str,
     decision: str,
     reason: str,
+    compared: dict[str, Any] | None = None,
 ) -> RegisterResult:
     """Write registry.json and log what happened to the version."""
     result = RegisterResult(
@@ -179,6 +187,7 @@ def _record(
         tracking_uri=resolve_tracking_uri(tracking.tracking_uri, root),
         decision=decision,
         reason=reason,
+        compared=compared or {},
     )
     write_json_atomic(Path(out), asdict(result))
     logger.info(

@@ -29,8 +29,14 @@ def evaluate(cfg: PipelineConfig, layout: Layout) -> Any:
 
 def card(cfg: PipelineConfig, layout: Layout) -> Any:
     first_dataset = next(iter(cfg.train.datasets))
+    hub_ids = {name: entry.hub_id for name, entry in cfg.prepare.datasets.items() if entry.hub_id}
     return run_card(
-        cfg.card, layout.trained_model, layout.metrics, layout.model, prepared=layout.prepared / first_dataset
+        cfg.card,
+        layout.trained_model,
+        layout.metrics,
+        layout.model,
+        prepared=layout.prepared / first_dataset,
+        hub_ids=hub_ids,
     )
 
 

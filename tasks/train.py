@@ -270,7 +270,7 @@ def save_trained_model(
     fusion = apply_score_fusion(cfg, plan.prior, out)
     _write_training_log(out / TRAINING_LOG_FILE, trainer.state.log_history)
     if plan.evaluator is not None:
-        write_eval_log(out / EVAL_LOG_FILE, trainer.state.log_history)
+        write_eval_log(out / EVAL_LOG_FILE, trainer.state.log_history, cfg.evaluation)
     else:  # no curves this run: an earlier run's must not pass for them
         (out / EVAL_LOG_FILE).unlink(missing_ok=True)
     summary = {

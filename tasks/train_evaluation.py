@@ -17,15 +17,18 @@ from tasks.layout import Layout
 from tasks.tracking import mlflow_metric_name
 
 EVAL_LOG_FILE = "eval_log.csv"
-EVALUATOR_NAME = "dev"
-METRIC_PREFIX = f"eval_{EVALUATOR_NAME}_mean_"
+
+
+def metric_prefix(cfg: TrainEvaluationConfig) -> str:
+    """How the trainer names this evaluator's metrics in its log: ``eval_<name>_mean_``."""
+    return f"eval_{cfg.evaluator_name}_mean_"
 
 
 def build_training_evaluator(cfg: TrainEvaluationConfig, root: Path) -> CrossEncoderBEIREvaluator | None:
     """The BEIR evaluator of ``train.evaluation`` (None when off); a missing folder fails before any training."""
     if cfg.steps is None:
         return None
-    folder = Path(root) / cfg.folder
+    folder = Path(root) / str(cfg.folder)
     qrels = folder / "qrels" / f"{cfg.split}.tsv"
     if not qrels.is_file():
         raise ConfigError(
@@ -39,17 +42,18 @@ def build_training_evaluator(cfg: TrainEvaluationConfig, root: Path) -> CrossEnc
         at_k=cfg.at_k,
         max_queries=cfg.max_queries,
         cache_dir=Layout(Path(root)).bm25_cache,
-        name=EVALUATOR_NAME,
+        name=cfg.evaluator_name,
         batch_size=cfg.batch_size,
         write_csv=False,
     )
 
 
-def write_eval_log(path: Path, log_history: list[dict]) -> pd.DataFrame:
+def write_eval_log(path: Path, log_history: list[dict], cfg: TrainEvaluationConfig) -> pd.DataFrame:
     """One row per evaluation: step, epoch, the model's metrics and BM25's (``bm25_*``), with MLflow-valid names."""
     rows = []
+    prefix = metric_prefix(cfg)
     for entry in log_history:
-        metrics = {key[len(METRIC_PREFIX) :]: value for key, value in entry.items() if key.startswith(METRIC_PREFIX)}
+        metrics = {key[len(prefix) :]: value for key, value in entry.items() if key.startswith(prefix)}
         if not metrics:
             continue
         row = {"step": entry["step"], "epoch": entry.get("epoch")}

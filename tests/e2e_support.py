@@ -20,7 +20,7 @@ def quick_params(root: Path) -> None:
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-QUICK_RAW_DATA = ("wikiqa", "scifact")  # the raw sets the quick profile prepares
+QUICK_RAW_DATA = ("wikiqa", "scifact", "stsbenchmark")  # the raw sets the quick profile prepares
 
 
 def link_raw_data(root: Path) -> None:

@@ -11,7 +11,11 @@ import numpy as np
 
 from rerank_lib.errors import DataValidationError
 from rerank_lib.evaluation.base import CrossEncoderEvaluator, predict_scores, validate_pairs
-from rerank_lib.evaluation.metrics import binary_classification_metrics, multiclass_classification_metrics
+from rerank_lib.evaluation.metrics import (
+    binary_classification_metrics,
+    binary_metrics_at_thresholds,
+    multiclass_classification_metrics,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +32,10 @@ class CrossEncoderClassificationEvaluator(CrossEncoderEvaluator):
 
     The primary metric depends on the model; before the first call it assumes the kind implied by the labels
     (binary when they are all 0/1).
+
+    ``threshold_pairs`` / ``threshold_labels`` (one output only): choose the accuracy and F1 thresholds on these
+    pairs (a dev split) and report the evaluated pairs' accuracy, F1, precision and recall at those thresholds,
+    instead of at thresholds swept on the evaluated pairs themselves.
     """
 
     csv_prefix = "CrossEncoderClassificationEvaluator"
@@ -40,9 +48,17 @@ class CrossEncoderClassificationEvaluator(CrossEncoderEvaluator):
         batch_size: int = 32,
         show_progress_bar: bool = False,
         write_csv: bool = True,
+        threshold_pairs: Sequence[Sequence[str]] | None = None,
+        threshold_labels: Sequence[int] | None = None,
     ) -> None:
         super().__init__(name=name, batch_size=batch_size, show_progress_bar=show_progress_bar, write_csv=write_csv)
         self.sentence_pairs = validate_pairs(sentence_pairs, "Classification")
+        self.threshold_pairs = validate_pairs(threshold_pairs, "Classification") if threshold_pairs else None
+        self.threshold_labels = _validate_labels(threshold_labels) if threshold_labels is not None else None
+        if (self.threshold_pairs is None) != (self.threshold_labels is None) or (
+            self.threshold_pairs is not None and len(self.threshold_pairs) != len(self.threshold_labels)
+        ):
+            raise DataValidationError(f"Classification evaluator {name!r}: threshold pairs and labels do not match.")
         self.labels = _validate_labels(labels)
         if len(self.labels) != len(self.sentence_pairs):
             raise DataValidationError(
@@ -60,7 +76,7 @@ class CrossEncoderClassificationEvaluator(CrossEncoderEvaluator):
         scores = predict_scores(model, self.sentence_pairs, self.batch_size, self.show_progress_bar)
         if scores.ndim == 1:
             self._check_binary_labels()
-            metrics = binary_classification_metrics(scores, self.labels)
+            metrics = self._binary_metrics(model, scores)
             self._primary = "average_precision"
         else:
             outputs = scores.shape[1]
@@ -77,6 +93,14 @@ class CrossEncoderClassificationEvaluator(CrossEncoderEvaluator):
         logger.info("Classification evaluation %s (%d pairs): %s", self.name, len(self.labels), results)
         return results
 
+    def _binary_metrics(self, model: Any, scores: np.ndarray) -> dict[str, float]:
+        """Thresholds swept on the evaluated pairs, or chosen on the threshold pairs and applied here."""
+        if self.threshold_pairs is None:
+            return binary_classification_metrics(scores, self.labels)
+        chosen_on = predict_scores(model, self.threshold_pairs, self.batch_size, self.show_progress_bar)
+        swept = binary_classification_metrics(chosen_on, self.threshold_labels)
+        return binary_metrics_at_thresholds(scores, self.labels, swept["accuracy_threshold"], swept["f1_threshold"])
+
     def _check_binary_labels(self) -> None:
         bad = np.flatnonzero(~np.isin(self.labels, (0, 1)))
         if bad.size:
@@ -91,7 +115,10 @@ class CrossEncoderClassificationEvaluator(CrossEncoderEvaluator):
             )
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"num_pairs": len(self.sentence_pairs)}
+        config: dict[str, Any] = {"num_pairs": len(self.sentence_pairs)}
+        if self.threshold_pairs is not None:
+            config["threshold_pairs"] = len(self.threshold_pairs)
+        return config
 
 
 def _validate_labels(labels: Sequence[int]) -> np.ndarray:

@@ -220,6 +220,35 @@ def binary_classification_metrics(scores: ArrayLike, labels: ArrayLike) -> dict[
     }
 
 
+def binary_metrics_at_thresholds(
+    scores: ArrayLike, labels: ArrayLike, accuracy_threshold: float, f1_threshold: float
+) -> dict[str, float]:
+    """Accuracy at ``accuracy_threshold``, F1/precision/recall at ``f1_threshold`` (a pair is positive when its score
+    is above the threshold), and the threshold-free average precision: for thresholds chosen on other (dev) data.
+    """
+    score_array = np.asarray(scores, dtype=float).ravel()
+    label_array = np.asarray(labels, dtype=float).ravel() > 0.5
+    if score_array.shape != label_array.shape:
+        raise ValueError(f"{len(score_array)} scores for {len(label_array)} labels.")
+    score_array = np.where(np.isnan(score_array), -np.inf, score_array)
+    accuracy = float(np.mean((score_array > accuracy_threshold) == label_array))
+    predicted = score_array > f1_threshold
+    true_pos = float(np.sum(predicted & label_array))
+    precision = true_pos / predicted.sum() if predicted.any() else 0.0
+    recall = true_pos / label_array.sum() if label_array.any() else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    swept = binary_classification_metrics(score_array, label_array.astype(float))
+    return {
+        "accuracy": accuracy,
+        "accuracy_threshold": float(accuracy_threshold),
+        "f1": float(f1),
+        "f1_threshold": float(f1_threshold),
+        "precision": float(precision),
+        "recall": float(recall),
+        "average_precision": swept["average_precision"],
+    }
+
+
 def multiclass_classification_metrics(predictions: ArrayLike, labels: ArrayLike) -> dict[str, float]:
     """Accuracy and macro/micro/weighted F1 of predicted class ids.
 

@@ -37,7 +37,11 @@ def toy_project(root: Path, base: Path, batch_size: int) -> Path:
     """A project root with the toy lists prepared and a params file that trains on them (2 epochs, no evaluation)."""
     prepared_toy_lists(root)
     params = {
-        "prepare": {"datasets": {DATASET: {"source": {"kind": "file", "path": "unused.jsonl"}, "format": "listwise"}}},
+        "prepare": {
+            "datasets": {
+                DATASET: {"source": {"kind": "file", "path": "unused.jsonl", "split": "train"}, "format": "listwise"}
+            }
+        },
         "train": {
             "base_model": str(base),
             "datasets": {DATASET: {"loss": "ListNetLoss"}},
@@ -49,7 +53,7 @@ def toy_project(root: Path, base: Path, batch_size: int) -> Path:
             "save_steps": 100,
             "evaluation": {"steps": None},
         },
-        "evaluate": {"wikiqa_test": DATASET},
+        "evaluate": {"suite": {"toy": {"kind": "reranking", "dataset": DATASET, "split": "train"}}},
         "card": {},
         "tracking": {"tracking_uri": f"sqlite:///{root / 'mlflow.db'}", "experiment": "ddp"},
         "register": {},

@@ -53,12 +53,30 @@ def test_quick_flow_trains_evaluates_documents_registers_and_pushes(
     assert 0.0 < irrelevant < 1.0 and 0.0 < relevant < 1.0
 
     metrics = json.loads(Path(outputs["metrics"]).read_text())
-    assert set(metrics["metrics"]) == {
-        f"wikiqa_test_{prefix}{name}" for prefix in ("", "base_") for name in ("map", "mrr@10", "ndcg@10")
-    }  # base_*: the zero-shot bi-encoder's order, the first stage the model reranks
-    for value in metrics["metrics"].values():
-        assert math.isfinite(value) and 0.0 <= value <= 1.0
-    assert metrics["queries"] == 40
+    report = json.loads(Path(outputs["metrics"]).with_name("report.json").read_text())
+    ranking = {f"{prefix}{name}" for prefix in ("", "base_") for name in ("map", "mrr@10", "ndcg@10")}
+    classification = {"accuracy", "accuracy_threshold", "f1", "f1_threshold", "precision", "recall"}
+    expected = (
+        {f"wikiqa_test_{name}" for name in ranking}  # base_*: the bi-encoder's order, the first stage reranked
+        | {f"wikiqa_test_pairs_{name}" for name in classification | {"average_precision"}}
+        | {"stsb_test_pearson", "stsb_test_spearman"}
+        | {f"scifact_dev_{name}" for name in ranking}  # base_*: BM25's top 5
+    )
+    assert set(metrics["metrics"]) == expected
+    assert set(metrics["baselines"]["bi_encoder"]) == {k for k in expected if "_base_" not in k}
+    assert set(metrics["baselines"]["bm25"]) == {
+        f"{e}_{n}" for e in ("wikiqa_test", "scifact_dev") for n in ranking if "base_" not in n
+    }
+    for group in (metrics["metrics"], *metrics["baselines"].values()):  # numbers only: what `dvc metrics show` prints
+        for key, value in group.items():
+            assert isinstance(value, float) and math.isfinite(value), key
+            assert "threshold" in key or -1.0 <= value <= 1.0, key
+    assert report["evaluators"]["wikiqa_test"]["samples"] == 40
+    assert report["evaluators"]["stsb_test"] == report["evaluators"]["stsb_test"] | {
+        "kind": "correlation",
+        "samples": 40,
+    }
+    assert report["evaluators"]["wikiqa_test_pairs"]["thresholds_chosen_on"].startswith("test (the evaluated split")
 
     card = Path(outputs["card"]).read_text()
     assert card.startswith("---\n") and "loss:LambdaLoss" in card

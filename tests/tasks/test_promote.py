@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -158,3 +159,40 @@ def test_odd_spellings_do_not_break_history_or_rollback(client: MlflowClient, tm
     assert client.get_registered_model(NAME).tags[HISTORY_TAG] == f'["{first}", "{second}"]'
     assert rollback(cfg, client, NAME, tmp_path) == first
     assert champion(client) == first
+
+
+def add_version_with_run(client: MlflowClient, score: float, metrics: dict[str, float]) -> str:
+    """A version whose run logged ``metrics`` (MLflow names), as the register stage leaves it."""
+    experiment = client.get_experiment_by_name("guards") or client.get_experiment(client.create_experiment("guards"))
+    run = client.create_run(experiment.experiment_id)
+    for key, value in metrics.items():
+        client.log_metric(run.info.run_id, key, value)
+    version = client.create_model_version(NAME, source="file:///tmp/model", run_id=run.info.run_id).version
+    for key, value in {SCORE_TAG: str(score), DATA_HASH_TAG: "abc", METRIC_TAG: "wikiqa_test_ndcg@10"}.items():
+        client.set_model_version_tag(NAME, version, key, value)
+    return str(version)
+
+
+def test_a_guard_keeps_a_winner_that_regresses_elsewhere_a_challenger(client: MlflowClient, tmp_path: Path) -> None:
+    cfg = PromoteConfig(metric="wikiqa_test_ndcg@10", guards={"scifact_dev_ndcg@10": 0.01})
+    first = add_version_with_run(client, 0.60, {"scifact_dev_ndcg_at_10": 0.80})
+    gate(cfg, client, NAME, first, tmp_path)
+    regresses = add_version_with_run(client, 0.65, {"scifact_dev_ndcg_at_10": 0.78})
+    decision = gate(cfg, client, NAME, regresses, tmp_path)
+    assert decision.decision == "challenger" and champion(client) == first
+    assert "guard scifact_dev_ndcg@10: 0.7800 is 0.0200 below the champion's 0.8000 (max_drop 0.01)" in decision.reason
+    assert decision.compared["scifact_dev_ndcg@10"] == {"new": 0.78, "champion": 0.80, "max_drop": 0.01}
+    assert decision.compared["wikiqa_test_ndcg@10"]["new"] == 0.65
+    tags = client.get_model_version(NAME, regresses).tags
+    assert json.loads(tags["promotion.compared"])["scifact_dev_ndcg@10"]["champion"] == 0.80
+    holds = add_version_with_run(client, 0.66, {"scifact_dev_ndcg_at_10": 0.795})
+    assert gate(cfg, client, NAME, holds, tmp_path).decision == "champion" and champion(client) == holds
+
+
+def test_a_guard_without_a_recorded_value_does_not_promote(client: MlflowClient, tmp_path: Path) -> None:
+    cfg = PromoteConfig(guards={"scifact_dev_ndcg@10": 0.01})
+    first = add_version_with_run(client, 0.60, {})
+    gate(cfg, client, NAME, first, tmp_path)
+    second = add_version_with_run(client, 0.70, {"scifact_dev_ndcg_at_10": 0.9})
+    decision = gate(cfg, client, NAME, second, tmp_path)
+    assert decision.decision == "challenger" and "no value recorded for the champion" in decision.reason

@@ -25,12 +25,11 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "MlflowPasswordCanary0123"
 TOKEN = "MlflowTokenCanary4567"
 DOWN = f"http://mlflow-user:{PASSWORD}@127.0.0.1:9"  # port 9 (discard): connection refused at once
-METRICS = {
-    "metrics": {"wikiqa_test_ndcg@10": 0.61, "wikiqa_test_map": 0.55},
+METRICS = {"metrics": {"wikiqa_test_ndcg@10": 0.61, "wikiqa_test_map": 0.55}, "baselines": {}, "components": {}}
+REPORT = {
     "primary_metric": "wikiqa_test_ndcg@10",
-    "queries": 10,
     "data_hash": "eval-data-1",
-    "evaluators": {"wikiqa_test": {"class": "CrossEncoderRerankingEvaluator", "at_k": 10}},
+    "evaluators": {"wikiqa_test": {"class": "CrossEncoderRerankingEvaluator", "kind": "reranking", "samples": 10}},
 }
 
 
@@ -62,6 +61,7 @@ def trained_project(tiny_model: CrossEncoder, tmp_path: Path, monkeypatch: pytes
     (layout.trained_model / SUMMARY_FILE).write_text(json.dumps(summary), encoding="utf-8")
     layout.eval_dir.mkdir(parents=True)
     layout.metrics.write_text(json.dumps(METRICS), encoding="utf-8")
+    (layout.eval_dir / "report.json").write_text(json.dumps(REPORT), encoding="utf-8")
     (layout.eval_dir / "wikiqa_test_results.csv").write_text("ndcg@10\n0.61\n", encoding="utf-8")
     STAGES["card"](cfg, layout)
     return tmp_path

@@ -42,7 +42,9 @@ def _train(root: Path, base: Path, steps: int | None) -> Path:
         logging_steps=1,
         save_steps=100,
         learning_rate=1e-3,
-        evaluation=TrainEvaluationConfig(steps=steps, folder="beir/toy", top_k=4, max_queries=4, batch_size=8),
+        evaluation=TrainEvaluationConfig(
+            steps=steps, folder="beir/toy", split="dev", top_k=4, max_queries=4, batch_size=8
+        ),
     )
     tracking = TrackingConfig(tracking_uri=f"sqlite:///{root / 'mlflow.db'}", experiment="train-eval")
     out = root / "artifacts" / "trained"
@@ -70,7 +72,7 @@ def test_curves_every_n_steps_and_at_the_end_without_changing_the_weights(tiny_b
 
     run_id = json.loads((trained / "training_summary.json").read_text())["mlflow_run_id"]
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{with_eval / 'mlflow.db'}")
-    history = client.get_metric_history(run_id, "eval_dev_mean_ndcg_at_10")
+    history = client.get_metric_history(run_id, "eval_toy_dev_mean_ndcg_at_10")  # named after the folder and split
     assert [point.step for point in history] == [4, 8, 12, 15]
     assert [point.value for point in history] == pytest.approx(log["ndcg_at_10"].tolist())
 
@@ -87,17 +89,34 @@ def test_a_rerun_without_evaluation_removes_the_old_curves(tiny_bert_dir: Path, 
 def test_a_missing_evaluation_folder_fails_before_training(tmp_path: Path) -> None:
     assert build_training_evaluator(TrainEvaluationConfig(steps=None, folder="nowhere"), tmp_path) is None
     with pytest.raises(ConfigError, match=r"train\.evaluation\.folder/split: .*nowhere/qrels/dev\.tsv does not exist"):
-        build_training_evaluator(TrainEvaluationConfig(steps=10, folder="nowhere"), tmp_path)
+        build_training_evaluator(TrainEvaluationConfig(steps=10, folder="nowhere", split="dev"), tmp_path)
+
+
+def test_evaluation_during_training_needs_a_folder_and_names_its_metrics_after_it() -> None:
+    with pytest.raises(ValueError, match="train.evaluation.folder is required"):
+        TrainEvaluationConfig(steps=10)
+    assert TrainEvaluationConfig(steps=10, folder="data/mine-beir").evaluator_name == "mine_beir_test"
+    assert TrainEvaluationConfig(steps=10, folder="x", name="held out").evaluator_name == "held_out"
 
 
 def test_eval_log_rows_columns_and_repeated_steps(tmp_path: Path) -> None:
     history = [
         {"loss": 0.9, "step": 1, "epoch": 0.1},
-        {"eval_dev_mean_ndcg@10": 0.5, "eval_dev_mean_base_ndcg@10": 0.4, "eval_dev_toy_ndcg@10": 0.5, "step": 2},
-        {"eval_dev_mean_ndcg@10": 0.6, "eval_dev_mean_base_ndcg@10": 0.4, "step": 4, "epoch": 0.4},
-        {"eval_dev_mean_ndcg@10": 0.7, "eval_dev_mean_base_ndcg@10": 0.4, "step": 4, "epoch": 0.4},  # resumed run
+        {
+            "eval_toy_dev_mean_ndcg@10": 0.5,
+            "eval_toy_dev_mean_base_ndcg@10": 0.4,
+            "eval_toy_dev_toy_ndcg@10": 0.5,
+            "step": 2,
+        },
+        {"eval_toy_dev_mean_ndcg@10": 0.6, "eval_toy_dev_mean_base_ndcg@10": 0.4, "step": 4, "epoch": 0.4},
+        {
+            "eval_toy_dev_mean_ndcg@10": 0.7,
+            "eval_toy_dev_mean_base_ndcg@10": 0.4,
+            "step": 4,
+            "epoch": 0.4,
+        },  # resumed run
     ]
-    frame = write_eval_log(tmp_path / EVAL_LOG_FILE, history)
+    frame = write_eval_log(tmp_path / EVAL_LOG_FILE, history, TrainEvaluationConfig(folder="toy", split="dev"))
     assert frame.columns.tolist() == ["step", "epoch", "bm25_ndcg_at_10", "ndcg_at_10"]
     assert frame["step"].tolist() == [2, 4] and frame["ndcg_at_10"].tolist() == [0.5, 0.7]
     assert pd.read_csv(tmp_path / EVAL_LOG_FILE)["ndcg_at_10"].tolist() == [0.5, 0.7]

@@ -24,7 +24,7 @@ def _embedding_change(root: Path, base: Path, decay: float) -> float:
 
 
 def test_the_default_trains_every_layer_at_the_same_rate() -> None:
-    assert TrainConfig().layerwise_lr_decay == 1.0
+    assert TrainConfig.model_fields["layerwise_lr_decay"].default == 1.0
     assert load_params(ROOT / "params.yaml").train.layerwise_lr_decay == 1.0
 
 

@@ -77,11 +77,13 @@ def test_evaluate_scores_the_fused_model_and_records_the_cross_encoder_alone(
             "negative": [[negative, *[o for o in others if o != positive][:2]] for _, positive, negative in QUESTIONS],
         }
     ).to_parquet(test_folder / "test.parquet", index=False)
-    cfg = EvaluateConfig(wikiqa_test="toy-test", bi_encoder=str(tiny_bert_dir), beir={})
+    suite = {"toy": {"kind": "reranking", "dataset": "toy-test", "first_stage": "bi-encoder"}}
+    cfg = EvaluateConfig(suite=suite, bi_encoder=str(tiny_bert_dir))
     tracking = TrackingConfig(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment="toy-lists")
     result = run_evaluate(cfg, tracking, out, tmp_path / "data" / "prepared", tmp_path / "eval", tmp_path)
     written = json.loads(result.metrics_path.read_text())
-    assert written["score_fusion"] == {"prior_share": 0.3}
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert report["score_fusion"] == {"prior_share": 0.3}
     alone = written["components"][CROSS_ENCODER_COMPONENT]
     assert set(alone) == {key for key in written["metrics"] if "_base_" not in key}
     # The fused model ranks differently from its cross-encoder: the two columns are two measurements.

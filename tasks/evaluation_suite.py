@@ -1,0 +1,198 @@
+"""The evaluators of ``evaluate.suite`` (see :mod:`tasks.evaluate_config`), built from the prepared data.
+
+Each :class:`SuiteEvaluator` wraps one library evaluator whose result keys are ``<suite name>_<metric>``, knows
+which files it read (for the evaluation data hash) and which baselines apply to it: the zero-shot bi-encoder
+everywhere, BM25 where there is a ranking (reranking: BM25 over each query's candidates; beir: the BM25 first stage
+itself).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rerank_lib.errors import DataValidationError
+from rerank_lib.evaluation import (
+    CrossEncoderBEIREvaluator,
+    CrossEncoderClassificationEvaluator,
+    CrossEncoderCorrelationEvaluator,
+    CrossEncoderRerankingEvaluator,
+)
+from rerank_lib.evaluation.bm25_scorer import BM25Scorer
+from tasks.catalog import read_prepared
+from tasks.evaluate_config import (
+    BeirEvaluation,
+    ClassificationEvaluation,
+    CorrelationEvaluation,
+    EvaluateConfig,
+    RerankingEvaluation,
+)
+from tasks.layout import Layout
+
+BM25 = "bm25"
+BI_ENCODER = "bi_encoder"
+
+
+@dataclass
+class SuiteEvaluator:
+    """One evaluator of the suite, ready to score any model or baseline scorer."""
+
+    name: str
+    kind: str
+    evaluator: Any
+    first_stage: str  # what the base_* metrics rank by, in words ("" when there are none)
+    samples: int
+    files: list[Path]
+    details: dict[str, Any] = field(default_factory=dict)  # for the report: dataset, split, thresholds, ...
+
+    def __call__(self, scorer: Any, output_path: str | None = None) -> dict[str, float]:
+        """The evaluator's metrics for ``scorer``, keyed ``<name>_<metric>`` (and ``<name>_base_<metric>``)."""
+        results = self.evaluator(scorer, output_path=output_path)
+        prefix = f"{self.name}_"
+        keep = {key: float(value) for key, value in results.items() if key.startswith(prefix)}
+        if not self.first_stage:
+            keep = {key: value for key, value in keep.items() if not key.startswith(f"{prefix}base_")}
+        return keep
+
+    def baseline(self, which: str, scorer: Any, model_results: dict[str, float]) -> dict[str, float]:
+        """A baseline's metrics under the model's own keys: BM25's beir numbers are the first stage's."""
+        if self.kind == "beir" and which == BM25:
+            base = f"{self.name}_base_"
+            return {key.replace(base, f"{self.name}_"): value for key, value in model_results.items() if base in key}
+        return {key: value for key, value in self(scorer).items() if "_base_" not in key}
+
+    def baselines(self) -> tuple[str, ...]:
+        return (BM25, BI_ENCODER) if self.kind in ("reranking", "beir") else (BI_ENCODER,)
+
+
+def build_suite(cfg: EvaluateConfig, prepared: Path, root: Path, bi_encoder: Any | None) -> list[SuiteEvaluator]:
+    """Every evaluator of the suite, in the order params lists them; data problems fail here, before any scoring."""
+    built = []
+    for name, spec in cfg.suite.items():
+        if isinstance(spec, RerankingEvaluation):
+            built.append(reranking(name, spec, cfg, Path(prepared), bi_encoder))
+        elif isinstance(spec, ClassificationEvaluation):
+            built.append(classification(name, spec, cfg, Path(prepared)))
+        elif isinstance(spec, CorrelationEvaluation):
+            built.append(correlation(name, spec, cfg, Path(prepared)))
+        else:
+            built.append(beir(name, spec, cfg, Path(root)))
+    return built
+
+
+def prepared_split(prepared: Path, dataset: str, split: str, name: str) -> tuple[pd.DataFrame, Path]:
+    path = prepared / dataset / f"{split}.parquet"
+    if not path.is_file():
+        raise DataValidationError(
+            f"evaluate.suite.{name}: {path} does not exist; run the prepare stage (`rerank stage prepare`)."
+        )
+    return read_prepared(prepared / dataset, split), path
+
+
+def reranking(
+    name: str, spec: RerankingEvaluation, cfg: EvaluateConfig, prepared: Path, bi_encoder: Any | None
+) -> SuiteEvaluator:
+    frame, path = prepared_split(prepared, spec.dataset, spec.split, name)
+    listwise = "documents" in frame.columns
+    if listwise:
+        samples = [
+            {"query": q, "documents": list(docs), "relevance": [float(x) for x in labels]}
+            for q, docs, labels in zip(frame["query"], frame["documents"], frame["labels"], strict=True)
+        ]
+    else:
+        samples = [
+            {"query": q, "positive": list(pos), "negative": list(neg)}
+            for q, pos, neg in zip(frame["query"], frame["positive"], frame["negative"], strict=True)
+        ]
+    samples = samples[: cfg.max_queries] if cfg.max_queries else samples
+    scorer = {"bm25": BM25Scorer(), "bi-encoder": bi_encoder}.get(spec.first_stage)
+    if scorer is not None:
+        samples = ordered_by(samples, scorer, cfg.batch_size)
+    evaluator = CrossEncoderRerankingEvaluator(
+        samples, at_k=cfg.at_k, name=name, batch_size=cfg.batch_size, show_progress_bar=True
+    )
+    first_stage = {"bm25": "BM25", "bi-encoder": f"the bi-encoder {cfg.bi_encoder}", "file": "the file's order"}
+    details = {"dataset": spec.dataset, "split": spec.split, "first_stage": spec.first_stage}
+    return SuiteEvaluator(
+        name, "reranking", evaluator, first_stage.get(spec.first_stage, ""), len(samples), [path], details
+    )
+
+
+def ordered_by(samples: list[dict[str, Any]], scorer: Any, batch_size: int) -> list[dict[str, Any]]:
+    """Each sample's candidates in the first stage's order, best first (its base_* metrics rank by this order)."""
+    candidates = [s["documents"] if "documents" in s else s["positive"] + s["negative"] for s in samples]
+    pairs = [(sample["query"], doc) for sample, docs in zip(samples, candidates, strict=True) for doc in docs]
+    scores = np.asarray(scorer.predict(pairs, batch_size=batch_size, show_progress_bar=True), dtype=float)
+    ranked, start = [], 0
+    for sample, docs in zip(samples, candidates, strict=True):
+        order = np.argsort(-scores[start : start + len(docs)], kind="stable")
+        start += len(docs)
+        if "relevance" in sample:
+            ranked.append(
+                {
+                    "query": sample["query"],
+                    "documents": [docs[i] for i in order],
+                    "relevance": [sample["relevance"][i] for i in order],
+                }
+            )
+        else:
+            ranked.append(
+                {"query": sample["query"], "positive": sample["positive"], "documents": [docs[i] for i in order]}
+            )
+    return ranked
+
+
+def labelled_pairs(frame: pd.DataFrame, limit: int | None) -> tuple[list[tuple[str, str]], list[float]]:
+    frame = frame.head(limit) if limit else frame
+    return list(zip(frame["query"], frame["document"], strict=True)), [float(x) for x in frame["label"]]
+
+
+def classification(name: str, spec: ClassificationEvaluation, cfg: EvaluateConfig, prepared: Path) -> SuiteEvaluator:
+    frame, path = prepared_split(prepared, spec.dataset, spec.split, name)
+    pairs, labels = labelled_pairs(frame, cfg.max_queries)
+    files, threshold = [path], {}
+    dev = prepared / spec.dataset / f"{spec.threshold_split}.parquet" if spec.threshold_split else None
+    if dev is not None and dev.is_file() and spec.threshold_split != spec.split:
+        dev_pairs, dev_labels = labelled_pairs(read_prepared(prepared / spec.dataset, spec.threshold_split), None)
+        threshold = {"threshold_pairs": dev_pairs, "threshold_labels": dev_labels}
+        files.append(dev)
+    evaluator = CrossEncoderClassificationEvaluator(
+        pairs, labels, name=name, batch_size=cfg.batch_size, show_progress_bar=True, **threshold
+    )
+    chosen_on = spec.threshold_split if threshold else f"{spec.split} (the evaluated split: no {spec.threshold_split})"
+    details = {"dataset": spec.dataset, "split": spec.split, "thresholds_chosen_on": chosen_on}
+    return SuiteEvaluator(name, "classification", evaluator, "", len(pairs), files, details)
+
+
+def correlation(name: str, spec: CorrelationEvaluation, cfg: EvaluateConfig, prepared: Path) -> SuiteEvaluator:
+    frame, path = prepared_split(prepared, spec.dataset, spec.split, name)
+    pairs, scores = labelled_pairs(frame, cfg.max_queries)
+    evaluator = CrossEncoderCorrelationEvaluator(
+        pairs, scores, name=name, batch_size=cfg.batch_size, show_progress_bar=True
+    )
+    details = {"dataset": spec.dataset, "split": spec.split}
+    return SuiteEvaluator(name, "correlation", evaluator, "", len(pairs), [path], details)
+
+
+def beir(name: str, spec: BeirEvaluation, cfg: EvaluateConfig, root: Path) -> SuiteEvaluator:
+    folder = root / spec.folder
+    qrels = folder / "qrels" / f"{spec.split}.tsv"
+    if not qrels.is_file():
+        raise DataValidationError(f"evaluate.suite.{name}: {qrels} does not exist (folder {spec.folder!r}).")
+    evaluator = CrossEncoderBEIREvaluator(
+        {name: folder},
+        split=spec.split,
+        top_k=spec.top_k,
+        at_k=cfg.at_k,
+        cache_dir=Layout(root).bm25_cache,
+        batch_size=cfg.batch_size,
+        show_progress_bar=True,
+        max_queries=cfg.max_queries,
+    )
+    files = sorted(folder.glob("corpus.jsonl*")) + sorted(folder.glob("queries.jsonl*")) + [qrels]
+    details = {"folder": spec.folder, "split": spec.split, "top_k": spec.top_k}
+    return SuiteEvaluator(name, "beir", evaluator, f"BM25 top {spec.top_k}", 0, files, details)
