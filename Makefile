@@ -22,8 +22,9 @@ data: $(STAMP)
 run: data
 	PATH=$(BIN):$$PATH rerank $(if $(PROFILE),--profile $(PROFILE)) run
 
-## repro: the same pipeline through DVC (`dvc repro`)
+## repro: the same pipeline through DVC (`dvc repro`); dvc.yaml is written from the params (and PROFILE) first
 repro: data
+	PATH=$(BIN):$$PATH rerank $(if $(PROFILE),--profile $(PROFILE)) dvc-yaml
 	PATH=$(BIN):$$PATH dvc repro
 
 ## test: set up, pull data, lint, and run the whole test suite

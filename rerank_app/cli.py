@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -67,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     stage.add_argument("name", choices=STAGE_ORDER)
     commands.add_parser("params", help="print the effective params (params.yaml + profile + --set) as YAML")
 
+    dvc_yaml = commands.add_parser(
+        "dvc-yaml", help="write dvc.yaml from the params (and --profile): each stage's data, code and params deps"
+    )
+    dvc_yaml.add_argument("--check", action="store_true", help="only check that dvc.yaml is up to date (exit 2 if not)")
     predict = commands.add_parser("predict", help="score (query, passage) pairs from a JSONL file")
     predict.add_argument(
         "--model", required=True, help="model folder or Hub id (a folder saved with a score fusion scores fused)"
@@ -164,6 +169,31 @@ def _run(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
         print(f"  {name:20s} {value}")
 
 
+def _dvc_yaml(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
+    """Write (or check) dvc.yaml for the params file and profile; --set values cannot live in dvc.yaml."""
+    from rerank_lib.atomic import write_text_atomic
+    from tasks.dvc_stages import DVC_FILE, dvc_pipeline, render
+    from tasks.param_sources import profile_path, read_yaml
+
+    if args.overrides or args.replacements:
+        raise RerankError("dvc-yaml: `dvc repro` cannot repeat --set/--replace values; put them in a profile.")
+    profile, profile_data = None, {}
+    if args.profile:
+        found = profile_path(args.profile, root).resolve()
+        profile = os.path.relpath(found, root)
+        profile_data = read_yaml(found, "Profile")
+    params_data = read_yaml(root / args.params, "Params file")
+    text = render(dvc_pipeline(cfg, root, args.params, params_data, profile, profile_data))
+    target = root / DVC_FILE
+    if args.check:
+        if not target.is_file() or target.read_text(encoding="utf-8") != text:
+            raise RerankError(f"{target} does not match the params; run `rerank dvc-yaml` to write it.")
+        print(f"{target} is up to date")
+        return
+    write_text_atomic(target, text)
+    print(f"wrote {target}")
+
+
 def _serve(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
     from flows.serve import serve
 
@@ -179,10 +209,14 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Path, PipelineConfig], None]] 
     "promote": _promote,
     "rollback": _promote,
     "serve": _serve,
+    "dvc-yaml": _dvc_yaml,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Prefect's local server pings its makers at start; offline that logs an ERROR on every run. Opt out unless the
+    # user has chosen otherwise.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -30,7 +30,7 @@ from tasks.base_model import resolve_base_model
 from tasks.config import EvaluateConfig, TrackingConfig
 from tasks.evaluation_suite import BI_ENCODER, BM25, SuiteEvaluator, build_suite
 from tasks.io import file_md5, write_json_atomic
-from tasks.tracking import RUN_ID_ENV, mlflow_metric_name, use_tracking
+from tasks.tracking import RUN_ID_ENV, log_section_params, mlflow_metric_name, use_tracking
 from tasks.train import SUMMARY_FILE
 
 logger = logging.getLogger(__name__)
@@ -166,5 +166,6 @@ def run_evaluate(
     run_id = pipeline_run_id(model_dir)
     if run_id:
         log_to_run(run_id, results, tracking, Path(root))
+        log_section_params(run_id, "evaluate", cfg.model_dump(mode="json"))
     logger.info("Evaluation: %s", results.metrics)
     return EvaluateResult(out / METRICS_FILE, results.metrics, cfg.primary_metric(next(iter(cfg.suite))))

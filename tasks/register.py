@@ -30,7 +30,7 @@ from tasks.io import file_md5, write_json_atomic
 from tasks.lineage import git_commit
 from tasks.mlflow_model import MODEL_ARTIFACT
 from tasks.promote import DATA_HASH_TAG, METRIC_TAG, SCORE_TAG, gate
-from tasks.tracking import flatten, mlflow_metric_name, resolve_tracking_uri, start_run
+from tasks.tracking import log_section_params, mlflow_metric_name, resolve_tracking_uri, start_run
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,6 @@ def run_register(
     cfg: RegisterConfig,
     tracking: TrackingConfig,
     promote: PromoteConfig,
-    params: dict[str, Any],
     model_dir: Path,
     eval_dir: Path,
     prepared: Path,
@@ -113,7 +112,9 @@ def run_register(
     if existing is not None:
         reason = f"version {existing} already holds this run's model (same files); nothing registered"
         return _record(cfg, tracking, root, out, run_id, existing, "unchanged", reason)
-    model_version = log_and_register(cfg, params, Path(model_dir), Path(eval_dir), Path(prepared), root, run_id)
+    for section, values in {"register": cfg, "tracking": tracking, "promote": promote}.items():
+        log_section_params(run_id, section, values.model_dump(mode="json"))
+    model_version = log_and_register(cfg, Path(model_dir), Path(eval_dir), Path(prepared), root, run_id)
     # The version and all its artifacts are stored; only now may the gate move an alias.
     primary = promote.metric or report["primary_metric"]
     if primary not in metrics_file["metrics"]:
@@ -134,18 +135,16 @@ def run_register(
 
 def log_and_register(
     cfg: RegisterConfig,
-    params: dict[str, Any],
     model_dir: Path,
     eval_dir: Path,
     prepared: Path,
     root: Path,
     run_id: str,
 ) -> str:
-    """Params, metrics, artifacts and lineage onto the pipeline's run, then the pyfunc model as a new version."""
+    """Metrics, artifacts and lineage onto the pipeline's run, then the pyfunc model as a new version."""
     metrics_file = json.loads((eval_dir / METRICS_FILE).read_text(encoding="utf-8"))
     with mlflow.start_run(run_id=run_id):
         mlflow.set_tags(lineage_tags(root, prepared))
-        mlflow.log_params({key: str(value)[:500] for key, value in flatten(params).items()})
         mlflow.log_metrics({mlflow_metric_name(k): float(v) for k, v in metrics_file["metrics"].items()})
         mlflow.log_artifacts(str(eval_dir), artifact_path="eval")
         if (model_dir / "README.md").is_file():

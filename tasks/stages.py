@@ -45,7 +45,6 @@ def register(cfg: PipelineConfig, layout: Layout) -> Any:
         cfg.register,
         cfg.tracking,
         cfg.promote,
-        cfg.model_dump(mode="json"),
         layout.model,
         layout.eval_dir,
         layout.prepared,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+from mlflow.entities import Param
 from transformers import TrainerCallback
 
 from rerank_lib.errors import RerankError
@@ -105,6 +106,19 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+def log_section_params(run_id: str, section: str, values: dict[str, Any]) -> None:
+    """One params section as ``<section>.<key>`` run params: each stage records the section it reads.
+
+    A key already on the run (a resumed or repeated stage) is left as it is; MLflow params cannot change.
+    """
+    client = mlflow.MlflowClient()
+    logged = client.get_run(run_id).data.params
+    flat = {name: str(value)[:500] for name, value in flatten(values, f"{section}.").items()}
+    new = [Param(name, value) for name, value in flat.items() if name not in logged]
+    if new:
+        client.log_batch(run_id, params=new)
 
 
 class MlflowStepMetricsCallback(TrainerCallback):

@@ -28,7 +28,7 @@ from tasks.io import file_md5, write_json_atomic
 from tasks.losses import build_loss
 from tasks.param_checks import check_train_config
 from tasks.prepare import load_training_frame
-from tasks.tracking import RUN_ID_ENV, MlflowStepMetricsCallback, is_main_process, start_run
+from tasks.tracking import RUN_ID_ENV, MlflowStepMetricsCallback, is_main_process, log_section_params, start_run
 from tasks.train_evaluation import EVAL_LOG_FILE, build_training_evaluator, write_eval_log
 
 logger = logging.getLogger(__name__)
@@ -239,6 +239,7 @@ def run_train(
     run_id = _mlflow_run_id(tracking, Path(root), store, resume is not None) if is_main_process() else ""
     if is_main_process():
         store.open(run_id)
+        log_section_params(run_id, "train", cfg.model_dump(mode="json"))
     trainer, losses, bf16 = build_trainer(cfg, plan, store.folder, run_id)
     if resume:
         logger.info("Resuming training from %s", resume)

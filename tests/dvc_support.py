@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from tasks.config import load_params, raw_params
-from tests.e2e_support import PROJECT, copy_project, env_with_venv
+from tests.e2e_support import PROJECT, copy_project, env_with_venv, write_dvc_yaml
 
 MAX_STEPS = 30
 SAVE_STEPS = 5
@@ -70,6 +70,7 @@ def new_project(target: Path, overrides: dict) -> Path:
     params = raw_params(PROJECT / "params.yaml", "quick", overrides)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     load_params(root / "params.yaml")  # the stages will read it as it is: fail here if it does not validate
+    write_dvc_yaml(root)
     return root
 
 

@@ -15,9 +15,17 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 
 def quick_params(root: Path) -> None:
-    """Write the effective quick-profile params as the root's params.yaml."""
+    """Write the effective quick-profile params as the root's params.yaml (and dvc.yaml, which follows params)."""
     params = merged_params_dict(PROJECT / "params.yaml", profile="quick")
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_dvc_yaml(root)
+
+
+def write_dvc_yaml(root: Path) -> None:
+    """`rerank dvc-yaml` in ``root``: dvc.yaml for the params there."""
+    from rerank_app.cli import main
+
+    assert main(["--root", str(root), "dvc-yaml"]) == 0
 
 
 QUICK_RAW_DATA = ("wikiqa", "scifact", "stsbenchmark")  # the raw sets the quick profile prepares

@@ -24,16 +24,21 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> ResumedProject:
 
 def test_dvc_metrics_show_reports_the_evaluation_metrics(project: ResumedProject) -> None:
     written = json.loads((project.root / "artifacts" / "eval" / "metrics.json").read_text())
-    primary = written["primary_metric"]
-    assert primary == "wikiqa_test_ndcg@10"
+    report = json.loads((project.root / "artifacts" / "eval" / "report.json").read_text())
+    primary = report["primary_metric"]
+    assert primary == "wikiqa_test_ndcg@10" and report["evaluators"]["wikiqa_test"]["samples"] == 40
 
     shown = dvc_json(project.root, "metrics", "show", "--json")
     (workspace,) = shown.values()  # one revision: the workspace
     data = workspace["data"]["artifacts/eval/metrics.json"]["data"]
-    assert data["primary_metric"] == primary
     assert data["metrics"][primary] == pytest.approx(written["metrics"][primary])
     assert 0.0 <= data["metrics"][primary] <= 1.0
-    assert data["queries"] == 40
+    assert data["baselines"]["bm25"][primary] == pytest.approx(written["baselines"]["bm25"][primary])
+
+    def leaves(node: object) -> list[object]:
+        return [v for child in node.values() for v in leaves(child)] if isinstance(node, dict) else [node]
+
+    assert all(isinstance(value, float) for value in leaves(data))  # numbers only: no strings in the table
 
 
 def test_dvc_plots_show_renders_the_training_loss(project: ResumedProject, tmp_path: Path) -> None:

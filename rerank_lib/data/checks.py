@@ -86,11 +86,17 @@ def number_problem(value: Any) -> str | None:
 def text_problem(value: Any, lists_allowed: bool = True) -> str | None:
     """Why a cell is not a usable text (missing, blank, not a string), or None.
 
-    List cells are left to the formats (listwise documents, reranking candidates) unless ``lists_allowed`` is off,
-    as for a query (one text in every format) or a pair's document.
+    A list cell (listwise documents, reranking candidates) must hold texts only, each usable on its own; with
+    ``lists_allowed`` off (a query, a pair's document) a list is itself the problem.
     """
-    if as_list(value) is not None:
-        return None if lists_allowed else "expected a text, got a list"
+    items = as_list(value)
+    if items is not None:
+        if not lists_allowed:
+            return "expected a text, got a list"
+        for index, item in enumerate(items):
+            if (problem := text_problem(item, lists_allowed=False)) is not None:
+                return f"list item {index}: {problem}"
+        return None
     if is_missing(value):
         return "missing text"
     if not isinstance(value, str):

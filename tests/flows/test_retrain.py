@@ -110,6 +110,7 @@ def test_quick_flow_trains_evaluates_documents_registers_and_pushes(
     # or tag, or the pushed files.
     assert all(r.headers.get("authorization") == f"Bearer {CANARY}" for r in hub.requests)
     captured = capfd.readouterr()
+    assert "Failed to send telemetry" not in captured.out + captured.err + caplog.text
     files = [p for p in tmp_path.rglob("*") if p.is_file() and not p.is_symlink()]
     for secret in (CANARY, *MLFLOW_CANARIES.values()):
         assert secret not in captured.out + captured.err + caplog.text

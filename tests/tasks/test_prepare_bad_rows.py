@@ -173,3 +173,24 @@ def test_a_list_as_a_query_or_a_pair_document_is_a_bad_row_named_by_line(tmp_pat
         "  line 3: column 'd': expected a text, got a list",
     ]
     assert manifest["skipped_rows"] == 2 and manifest["rows"] == 1
+
+
+def test_empty_texts_inside_list_cells_are_malformed_rows(tmp_path: Path) -> None:
+    rows = [
+        {"query": "what is a cat", "positive": ["a cat is an animal"], "negative": ["a car", "a bus"]},
+        {"query": "what is a dog", "positive": ["a dog barks", ""], "negative": ["a tree"]},  # line 2
+        {"query": "what is a bus", "positive": ["a bus is big"], "negative": ["  ", "a tree"]},  # line 3
+        {"query": "what is a car", "positive": ["a car drives"], "negative": [None]},  # line 4
+    ]
+    (tmp_path / "lists.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    entry = {"source": {"kind": "file", "path": "lists.jsonl", "split": "test"}, "format": "reranking"}
+    with pytest.raises(DataValidationError) as caught:
+        run_prepare(prepare_config("fail", lists=entry), tmp_path, tmp_path / "out")
+    message = str(caught.value)
+    assert "3 malformed rows" in message
+    assert "line 2: column 'positive': list item 1: empty text" in message
+    assert "line 3: column 'negative': list item 0: empty text" in message
+    assert "line 4: column 'negative': list item 0: missing text" in message
+    manifest = run_prepare(prepare_config("skip", lists=entry), tmp_path, tmp_path / "out").manifests["lists"]
+    assert manifest["skipped_rows"] == 3
+    assert read_prepared(tmp_path / "out" / "lists", "test")["query"].tolist() == ["what is a cat"]
