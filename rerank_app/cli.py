@@ -72,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
         "dvc-yaml", help="write dvc.yaml from the params (and --profile): each stage's data, code and params deps"
     )
     dvc_yaml.add_argument("--check", action="store_true", help="only check that dvc.yaml is up to date (exit 2 if not)")
+    init_data = commands.add_parser(
+        "init-data", help="look at a data file or BEIR folder and print a profile (catalog entry, loss, evaluator)"
+    )
+    init_data.add_argument("path", help="a csv/tsv/jsonl/parquet file, or a BEIR folder (corpus, queries, qrels/)")
+    init_data.add_argument("--name", default=None, help="the dataset's catalog name (default: from the file name)")
     predict = commands.add_parser("predict", help="score (query, passage) pairs from a JSONL file")
     predict.add_argument(
         "--model", required=True, help="model folder or Hub id (a folder saved with a score fusion scores fused)"
@@ -194,6 +199,14 @@ def _dvc_yaml(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None
     print(f"wrote {target}")
 
 
+def _init_data(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
+    from tasks.data_inspection import propose, render_proposal
+
+    path = Path(args.path).expanduser()
+    profile, notes = propose(path if path.is_absolute() else Path.cwd() / path, root, args.name)
+    sys.stdout.write(render_proposal(profile, notes, path))
+
+
 def _serve(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
     from flows.serve import serve
 
@@ -210,6 +223,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Path, PipelineConfig], None]] 
     "rollback": _promote,
     "serve": _serve,
     "dvc-yaml": _dvc_yaml,
+    "init-data": _init_data,
 }
 
 

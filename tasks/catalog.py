@@ -673,9 +673,16 @@ def _drop_bad_rows(name: str, table: pd.DataFrame, read: SourceTable, bad: list[
 
 
 def _map_columns(name: str, entry: DatasetEntry, table: pd.DataFrame, source: Any) -> pd.DataFrame:
+    """Rename mapped columns to their roles; columns already named after a role the mapping leaves out are kept."""
     if not entry.columns:
         return table
-    return select_columns(table, dict(entry.columns), dataset=name, source=source)
+    mapping = dict(entry.columns)
+    used = set(mapping.values())
+    for column in table.columns:
+        is_role = column in _ROLES or re.fullmatch(r"negative_[1-9]\d*", str(column))
+        if is_role and column not in mapping and column not in used:
+            mapping[column] = column
+    return select_columns(table, mapping, dataset=name, source=source)
 
 
 def _relabel(name: str, entry: DatasetEntry, table: pd.DataFrame) -> pd.DataFrame:

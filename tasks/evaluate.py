@@ -16,12 +16,14 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import mlflow
+import pandas as pd
 
+from rerank_lib.atomic import build_directory_atomic
 from rerank_lib.evaluation.bi_encoder_scorer import BiEncoderScorer
 from rerank_lib.evaluation.bm25_scorer import BM25Scorer
 from rerank_lib.evaluation.cached_scorer import CachedScorer
@@ -55,6 +57,8 @@ class SuiteResults:
     metrics: dict[str, float]
     baselines: dict[str, dict[str, float]]
     components: dict[str, dict[str, float]]
+    # Per evaluator, every scorer's numbers side by side: {evaluator: {"model" | baseline | component: {...}}}.
+    by_evaluator: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
 
 def pipeline_run_id(model_dir: Path) -> str | None:
@@ -93,7 +97,7 @@ def scorers(cfg: EvaluateConfig, model_dir: Path) -> tuple[Any, Any | None, Any 
 
 
 def evaluate_suite(
-    suite: list[SuiteEvaluator], model: Any, bi_encoder: Any | None, cross_encoder: Any | None, details: Path
+    suite: list[SuiteEvaluator], model: Any, bi_encoder: Any | None, cross_encoder: Any | None
 ) -> SuiteResults:
     """The model on every evaluator, then its baselines and components on the same data."""
     results = SuiteResults({}, {BM25: {}, BI_ENCODER: {}}, {})
@@ -102,17 +106,38 @@ def evaluate_suite(
     baseline_scorers = {BM25: BM25Scorer(), BI_ENCODER: bi_encoder}
     for evaluator in suite:
         logger.info("Evaluating %s (%s)", evaluator.name, evaluator.kind)
-        ours = evaluator(model, output_path=str(details))
+        ours = evaluator(model)
         results.metrics.update(ours)
+        rows = results.by_evaluator[evaluator.name] = {"model": ours}
         if cross_encoder is not None:
-            alone = evaluator(cross_encoder)
-            results.components[CROSS_ENCODER_COMPONENT].update({k: v for k, v in alone.items() if "_base_" not in k})
+            alone = {k: v for k, v in evaluator(cross_encoder).items() if "_base_" not in k}
+            results.components[CROSS_ENCODER_COMPONENT].update(alone)
+            rows[CROSS_ENCODER_COMPONENT] = alone
         for which in evaluator.baselines():
             if baseline_scorers[which] is not None:
-                results.baselines[which].update(evaluator.baseline(which, baseline_scorers[which], ours))
+                rows[which] = evaluator.baseline(which, baseline_scorers[which], ours)
+                results.baselines[which].update(rows[which])
         if evaluator.kind == "beir":
             evaluator.samples = sum(evaluator.evaluator.num_queries.values())
     return results
+
+
+def write_details(folder: Path, results: SuiteResults) -> None:
+    """``details/<evaluator>.csv``: one row per scorer (the model, its baselines and components), metrics as columns.
+
+    The folder is replaced whole, so it always holds exactly this evaluation.
+    """
+
+    def write(staging: Path) -> None:
+        for name, rows in results.by_evaluator.items():
+            prefix = f"{name}_"
+            table = [
+                {"scorer": scorer, **{k.removeprefix(prefix): v for k, v in row.items()}}
+                for scorer, row in rows.items()
+            ]
+            pd.DataFrame(table).to_csv(staging / f"{name}.csv", index=False)
+
+    build_directory_atomic(folder, write)
 
 
 def report(cfg: EvaluateConfig, suite: list[SuiteEvaluator], model: Any, data_hash: str) -> dict[str, Any]:
@@ -159,7 +184,8 @@ def run_evaluate(
     out = Path(out)
     model, bi_encoder, cross_encoder = scorers(cfg, Path(model_dir))
     suite = build_suite(cfg, Path(prepared), Path(root), bi_encoder)
-    results = evaluate_suite(suite, model, bi_encoder, cross_encoder, out / DETAILS_FOLDER)
+    results = evaluate_suite(suite, model, bi_encoder, cross_encoder)
+    write_details(out / DETAILS_FOLDER, results)
     numbers = {"metrics": results.metrics, "baselines": results.baselines, "components": results.components}
     write_json_atomic(out / REPORT_FILE, report(cfg, suite, model, evaluation_data_hash(cfg, suite)))
     write_json_atomic(out / METRICS_FILE, numbers)

@@ -49,9 +49,9 @@ class SuiteEvaluator:
     files: list[Path]
     details: dict[str, Any] = field(default_factory=dict)  # for the report: dataset, split, thresholds, ...
 
-    def __call__(self, scorer: Any, output_path: str | None = None) -> dict[str, float]:
+    def __call__(self, scorer: Any) -> dict[str, float]:
         """The evaluator's metrics for ``scorer``, keyed ``<name>_<metric>`` (and ``<name>_base_<metric>``)."""
-        results = self.evaluator(scorer, output_path=output_path)
+        results = self.evaluator(scorer, output_path=None)
         prefix = f"{self.name}_"
         keep = {key: float(value) for key, value in results.items() if key.startswith(prefix)}
         if not self.first_stage:
@@ -115,10 +115,10 @@ def reranking(
     evaluator = CrossEncoderRerankingEvaluator(
         samples, at_k=cfg.at_k, name=name, batch_size=cfg.batch_size, show_progress_bar=True
     )
-    first_stage = {"bm25": "BM25", "bi-encoder": f"the bi-encoder {cfg.bi_encoder}", "file": "the file's order"}
-    details = {"dataset": spec.dataset, "split": spec.split, "first_stage": spec.first_stage}
+    described = {"bm25": "BM25", "bi-encoder": f"the bi-encoder {cfg.bi_encoder}", "file": "the file's order"}
+    details = {"dataset": spec.dataset, "split": spec.split}
     return SuiteEvaluator(
-        name, "reranking", evaluator, first_stage.get(spec.first_stage, ""), len(samples), [path], details
+        name, "reranking", evaluator, described.get(spec.first_stage, ""), len(samples), [path], details
     )
 
 
