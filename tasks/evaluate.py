@@ -24,11 +24,11 @@ from typing import Any
 import mlflow
 import numpy as np
 
+from rerank_lib.bi_encoder import BiEncoderScorer
+from rerank_lib.cached_scorer import CachedScorer
 from rerank_lib.evaluation import CrossEncoderBEIREvaluator, CrossEncoderRerankingEvaluator
-from rerank_lib.evaluation.bi_encoder_scorer import BiEncoderScorer
-from rerank_lib.evaluation.bm25_scorer import BM25Scorer
-from rerank_lib.evaluation.cached_scorer import CachedScorer
 from rerank_lib.fusion import FusedReranker, load_reranker
+from rerank_lib.retrieval.bm25_scorer import BM25Scorer
 from tasks.base_model import resolve_base_model
 from tasks.config import EvaluateConfig, TrackingConfig
 from tasks.io import file_md5, write_json_atomic
