@@ -26,10 +26,11 @@ run: data
 repro: data
 	PATH=$(BIN):$$PATH dvc repro
 
-## test: set up, pull data, lint, and run the whole test suite
+## test: set up, pull data, lint, check the import layers (docs/architecture.md), and run the whole test suite
 test: data
 	PATH=$(BIN):$$PATH ruff check .
 	PATH=$(BIN):$$PATH ruff format --check .
+	PATH=$(BIN):$$PATH lint-imports
 	PATH=$(BIN):$$PATH python -m pytest
 
 lint: $(STAMP)
