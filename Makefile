@@ -27,10 +27,11 @@ repro: data
 	PATH=$(BIN):$$PATH rerank $(if $(PROFILE),--profile $(PROFILE)) dvc-yaml
 	PATH=$(BIN):$$PATH dvc repro
 
-## test: set up, pull data, lint, and run the whole test suite
+## test: set up, pull data, lint, check the import layers (docs/architecture.md), and run the whole test suite
 test: data
 	PATH=$(BIN):$$PATH ruff check .
 	PATH=$(BIN):$$PATH ruff format --check .
+	PATH=$(BIN):$$PATH lint-imports
 	PATH=$(BIN):$$PATH python -m pytest
 
 lint: $(STAMP)

@@ -16,7 +16,6 @@ import argparse
 import datetime as dt
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +24,6 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 TRAIN_FILE = ROOT / "data" / "raw" / "wikiqa" / "WikiQA-train.tsv"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -45,9 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def train_questions(limit: int) -> list[tuple[str, list[str], np.ndarray]]:
     """(question, candidates, labels) for the first ``limit`` train questions with a right and a wrong sentence."""
-    from rerank_lib.data.wikiqa import read_wikiqa_pairs
+    from speed import wikiqa_pairs
 
-    frame = read_wikiqa_pairs(TRAIN_FILE)
+    frame = wikiqa_pairs(TRAIN_FILE)
     questions = []
     for question, group in frame.groupby("question", sort=False):
         labels = group["label"].to_numpy()

@@ -30,13 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from speed import machine
+
+from tasks.config import raw_params
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # run as a script from anywhere
-
-from speed import machine  # noqa: E402
-
-from tasks.config import raw_params  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 # "cross_encoder": a fused model's cross-encoder scored alone (metrics.json "components"); absent for plain models.

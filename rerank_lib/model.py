@@ -20,13 +20,13 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig
 
-from rerank_lib import __version__
 from rerank_lib.activation import activation_from_path, activation_to_path, default_activation
 from rerank_lib.atomic import build_directory_atomic
 from rerank_lib.backends._common import check_backend_options
 from rerank_lib.batching import batch_count, token_sorted_batches
 from rerank_lib.errors import ModelLoadError
 from rerank_lib.model_files import check_model_folder, check_tokenizer_fits, damaged_weights_file, looks_local
+from rerank_lib.version import __version__
 
 logger = logging.getLogger(__name__)
 

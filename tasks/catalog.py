@@ -823,11 +823,11 @@ def _with_teacher_scores(name: str, teacher: TeacherConfig, table: pd.DataFrame,
     """``teacher``: each label plus ``weight`` times the teacher's score of its (query, document) pair."""
     model = _resolve_model(teacher.model, root)
     if teacher.scorer == "bi-encoder":
-        from rerank_lib.evaluation import BiEncoderScorer
+        from rerank_lib.bi_encoder import BiEncoderScorer
 
         scorer: Any = BiEncoderScorer(model, max_length=teacher.max_length)
     elif teacher.scorer == "hybrid":
-        from rerank_lib.evaluation.hybrid_scorer import DEFAULT_BM25_SHARE, HybridScorer
+        from rerank_lib.retrieval.hybrid_scorer import DEFAULT_BM25_SHARE, HybridScorer
 
         share = DEFAULT_BM25_SHARE if teacher.bm25_share is None else teacher.bm25_share
         scorer = HybridScorer(model, bm25_share=share, max_length=teacher.max_length)

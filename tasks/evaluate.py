@@ -24,10 +24,10 @@ import mlflow
 import pandas as pd
 
 from rerank_lib.atomic import build_directory_atomic
-from rerank_lib.evaluation.bi_encoder_scorer import BiEncoderScorer
-from rerank_lib.evaluation.bm25_scorer import BM25Scorer
-from rerank_lib.evaluation.cached_scorer import CachedScorer
+from rerank_lib.bi_encoder import BiEncoderScorer
+from rerank_lib.cached_scorer import CachedScorer
 from rerank_lib.fusion import FusedReranker, load_reranker
+from rerank_lib.retrieval.bm25_scorer import BM25Scorer
 from tasks.base_model import resolve_base_model
 from tasks.config import EvaluateConfig, TrackingConfig
 from tasks.evaluation_suite import BI_ENCODER, BM25, SuiteEvaluator, build_suite

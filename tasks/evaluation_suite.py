@@ -22,7 +22,7 @@ from rerank_lib.evaluation import (
     CrossEncoderCorrelationEvaluator,
     CrossEncoderRerankingEvaluator,
 )
-from rerank_lib.evaluation.bm25_scorer import BM25Scorer
+from rerank_lib.retrieval.bm25_scorer import BM25Scorer
 from tasks.catalog import read_prepared
 from tasks.evaluate_config import (
     BeirEvaluation,

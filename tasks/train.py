@@ -17,7 +17,7 @@ from datasets import Dataset, DatasetDict
 from transformers import set_seed
 
 from rerank_lib import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
-from rerank_lib.data.embeddings import BiEncoder
+from rerank_lib.bi_encoder import BiEncoder
 from rerank_lib.errors import ConfigError, ModelLoadError
 from rerank_lib.fusion import attach_score_fusion, remove_score_fusion
 from rerank_lib.model_card.collect import card_data_from_trainer

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ from rerank_lib.backends._common import (
     OPENVINO_FILE,
     PRECISIONS,
     QUANTIZATIONS,
+    ExportableModel,
     MissingDependencyError,
     check_backend_options,
     check_precision,
@@ -39,9 +40,6 @@ from rerank_lib.backends._common import (
 from rerank_lib.backends.onnx import export_dynamic_quantized_onnx_model, export_onnx_model
 from rerank_lib.backends.openvino import export_openvino_model
 from rerank_lib.backends.torch_backend import bf16_supported, scoring_head, torch_inference
-
-if TYPE_CHECKING:
-    from rerank_lib.model import CrossEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +77,7 @@ class BackendRunner(Protocol):
 
 
 def load_backend(
-    model: CrossEncoder,
+    model: ExportableModel,
     backend: str,
     quantize: str | None = None,
     precision: str = "fp32",

@@ -11,12 +11,13 @@ import tempfile
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rerank_lib.errors import ConfigError, RerankError
 
 if TYPE_CHECKING:
-    from rerank_lib.model import CrossEncoder
+    import torch
+    from torch import nn
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,24 @@ _REQUIREMENTS: dict[str, tuple[tuple[str, ...], str]] = {
     "onnx": (("onnxruntime", "onnx", "onnxscript"), "onnx"),
     "openvino": (("openvino", "onnx", "onnxscript"), "openvino"),
 }
+
+
+class ExportableModel(Protocol):
+    """What the backends read from a loaded :class:`~rerank_lib.model.CrossEncoder`.
+
+    A protocol rather than the class itself: the model imports the backends, so the backends must not import it.
+    """
+
+    model: nn.Module
+    tokenizer: Any
+    model_name_or_path: str
+    trust_remote_code: bool
+
+    @property
+    def num_labels(self) -> int: ...
+
+    @property
+    def device(self) -> torch.device: ...
 
 
 class MissingDependencyError(RerankError, ImportError):
@@ -96,7 +115,7 @@ def cpu_supports_bf16() -> bool:
         return False
 
 
-def new_head(model: CrossEncoder, cache_dir: str | None = None) -> bool:
+def new_head(model: ExportableModel, cache_dir: str | None = None) -> bool:
     """True when the scoring head was created at load time (a base model, or a changed ``num_labels``).
 
     Such a head is random and differs on every load, so an export of it must not be saved next to the model.
@@ -146,7 +165,7 @@ def hub_export_folder(model_name_or_path: str, cache_dir: str | None) -> Path:
     return root / "rerank_lib-exports" / model_name_or_path.replace("/", "--")
 
 
-def export_folder(model: CrossEncoder, cache_dir: str | None = None) -> Path:
+def export_folder(model: ExportableModel, cache_dir: str | None = None) -> Path:
     """The folder exported files go to and are reused from: the model's own folder when it is local."""
     source = Path(model.model_name_or_path)
     if source.is_dir():

@@ -20,7 +20,6 @@ import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -31,14 +30,12 @@ from rerank_lib.backends._common import (
     ONNX_DIR,
     ONNX_FILE,
     ONNX_QINT8_FILE,
+    ExportableModel,
     export_lock,
     is_fresh,
     replace_file,
 )
 from rerank_lib.backends.first_token_split import split_first_token
-
-if TYPE_CHECKING:
-    from rerank_lib.model import CrossEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +60,7 @@ class _LogitsOnly(nn.Module):
         return self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).logits
 
 
-def export_input_names(model: CrossEncoder) -> list[str]:
+def export_input_names(model: ExportableModel) -> list[str]:
     """The tokenizer outputs the graph takes, in ``_LogitsOnly.forward`` order (no token_type_ids for RoBERTa)."""
     produced = set(model.tokenizer.model_input_names)
     names = [name for name in EXPORT_INPUTS if name in produced]
@@ -93,7 +90,7 @@ def _quiet(logger_name: str, *fragments: str) -> Iterator[None]:
         target.removeFilter(dropper)
 
 
-def _export_module(model: CrossEncoder) -> nn.Module:
+def _export_module(model: ExportableModel) -> nn.Module:
     """A float32 CPU copy of the classifier with eager attention (see the module docstring)."""
     copied = copy.deepcopy(model.model).to("cpu", torch.float32).eval()
     if hasattr(copied, "set_attn_implementation"):
@@ -101,7 +98,7 @@ def _export_module(model: CrossEncoder) -> nn.Module:
     return copied
 
 
-def _trace(model: CrossEncoder, module: nn.Module, target: Path) -> None:
+def _trace(model: ExportableModel, module: nn.Module, target: Path) -> None:
     """Trace ``module`` (positional tokenizer tensors in, logits out) to ``target`` with symbolic batch and length."""
     names = export_input_names(model)
     # Two pairs of different lengths: a batch of 1 or an unpadded batch would let the exporter specialise shapes.
@@ -128,7 +125,7 @@ def _trace(model: CrossEncoder, module: nn.Module, target: Path) -> None:
         )
 
 
-def _write_onnx(model: CrossEncoder, target: Path) -> Path:
+def _write_onnx(model: ExportableModel, target: Path) -> Path:
     """Export the fp32 graph to ``target`` (atomically) with symbolic batch and sequence axes."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=target.parent) as staging:
@@ -165,7 +162,7 @@ def _inline_weight_identities(path: Path) -> None:
     onnx.save(graph_model, str(path))
 
 
-def _write_quantized(model: CrossEncoder, fp32: Path, target: Path, per_channel: bool) -> Path:
+def _write_quantized(model: ExportableModel, fp32: Path, target: Path, per_channel: bool) -> Path:
     """Quantize to ``target``: from the first-token-split graph where the architecture allows it, else from ``fp32``."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -188,7 +185,7 @@ def _write_quantized(model: CrossEncoder, fp32: Path, target: Path, per_channel:
     return target
 
 
-def export_onnx_model(model: CrossEncoder, path: str | Path, force: bool = False) -> Path:
+def export_onnx_model(model: ExportableModel, path: str | Path, force: bool = False) -> Path:
     """Export ``model`` as ``<path>/onnx/model.onnx`` (fp32) unless an up-to-date file is there; return its path."""
     folder = Path(path)
     target = folder / ONNX_DIR / ONNX_FILE
@@ -199,7 +196,7 @@ def export_onnx_model(model: CrossEncoder, path: str | Path, force: bool = False
 
 
 def export_dynamic_quantized_onnx_model(
-    model: CrossEncoder, path: str | Path, per_channel: bool = True, force: bool = False
+    model: ExportableModel, path: str | Path, per_channel: bool = True, force: bool = False
 ) -> Path:
     """Write ``<path>/onnx/model_qint8.onnx``: int8 weights, activations quantized on the fly (no calibration data).
 

@@ -11,7 +11,7 @@ import logging
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,21 +21,19 @@ from rerank_lib.backends._common import (
     ONNX_FILE,
     OPENVINO_DIR,
     OPENVINO_FILE,
+    ExportableModel,
     export_lock,
     is_fresh,
     replace_file,
 )
 from rerank_lib.backends.onnx import _write_onnx
 
-if TYPE_CHECKING:
-    from rerank_lib.model import CrossEncoder
-
 logger = logging.getLogger(__name__)
 
 _PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16"}
 
 
-def export_openvino_model(model: CrossEncoder, path: str | Path, force: bool = False) -> Path:
+def export_openvino_model(model: ExportableModel, path: str | Path, force: bool = False) -> Path:
     """Write ``<path>/openvino/openvino_model.xml`` (+ ``.bin``) unless an up-to-date one is there; return its path."""
     import openvino as ov
 

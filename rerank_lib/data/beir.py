@@ -1,6 +1,6 @@
 """BEIR folders (SciFact, TREC-DL19) as tables: one row per judgment, or one graded list per judged query.
 
-Reading reuses :func:`rerank_lib.evaluation.beir.load_beir` (header-or-not qrels, gzip corpora); documents are
+Reading is :func:`rerank_lib.retrieval.beir.load_beir` (header-or-not qrels, gzip corpora); documents are
 ``title + text`` as the BM25 first stage and the evaluator read them.
 """
 
@@ -14,8 +14,7 @@ import pandas as pd
 
 from rerank_lib.data.formats import pairs_to_listwise
 from rerank_lib.errors import DataValidationError
-from rerank_lib.evaluation.beir import load_beir
-from rerank_lib.evaluation.bm25 import document_text
+from rerank_lib.retrieval.beir import document_text, load_beir
 
 logger = logging.getLogger(__name__)
 

@@ -29,16 +29,23 @@ from rerank_lib.data.checks import (
     require_columns,
     text_values,
 )
+from rerank_lib.columns import (
+    DOCUMENT,
+    DOCUMENTS,
+    LABEL,
+    LABELS,
+    LISTWISE_COLUMNS,
+    NEGATIVE,
+    PAIR_COLUMNS,
+    POSITIVE,
+    QUERY,
+    RERANKING_COLUMNS,
+    TRIPLET_COLUMNS,
+    ntuple_columns,
+)
 from rerank_lib.data.tables import is_missing
 from rerank_lib.errors import DataValidationError
 
-QUERY, DOCUMENT, LABEL = "query", "document", "label"
-POSITIVE, NEGATIVE = "positive", "negative"
-DOCUMENTS, LABELS = "documents", "labels"
-PAIR_COLUMNS = [QUERY, DOCUMENT, LABEL]
-TRIPLET_COLUMNS = [QUERY, POSITIVE, NEGATIVE]
-LISTWISE_COLUMNS = [QUERY, DOCUMENTS, LABELS]
-RERANKING_COLUMNS = [QUERY, POSITIVE, NEGATIVE]
 
 
 class Format(StrEnum):
@@ -47,10 +54,6 @@ class Format(StrEnum):
     NTUPLES = "n-tuples"
     LISTWISE = "listwise"
     RERANKING = "reranking"
-
-
-def ntuple_columns(num_negatives: int) -> list[str]:
-    return [QUERY, POSITIVE, *(f"{NEGATIVE}_{i}" for i in range(1, num_negatives + 1))]
 
 
 def negative_columns(frame: pd.DataFrame) -> list[str]:

@@ -6,7 +6,7 @@ retriever ranks high. The closest ones are often unlabelled positives, so the wi
 rows that share its text) is excluded by text.
 
 Scores: ``"bi-encoder"`` is the cosine of mean-pooled, normalised embeddings; ``"bm25"`` is
-:class:`~rerank_lib.evaluation.bm25.BM25` (Lucene's formula, English analyzer); ``"both"`` ranks by the mean of the
+:class:`~rerank_lib.retrieval.bm25.BM25` (Lucene's formula, English analyzer); ``"both"`` ranks by the mean of the
 cosine mapped onto [0, 1] and the BM25 score divided by the query's best BM25 score, so margins are on a [0, 1]
 scale. With ``cross_encoder``, the candidates in the window and the positive are rescored by it, and the margin,
 the top-k order and the output scores use its scores (the usual way to drop false negatives and to make targets
@@ -25,12 +25,14 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from rerank_lib.bi_encoder import as_encoder
 from rerank_lib.data.checks import label_values, require_rows, text_values
-from rerank_lib.data.embeddings import as_encoder, embed_corpus
-from rerank_lib.data.embeddings import default_cache_dir as embedding_cache_dir
 from rerank_lib.data.formats import DOCUMENT, DOCUMENTS, LABEL, LABELS, NEGATIVE, POSITIVE, QUERY, ntuple_columns
-from rerank_lib.evaluation.bm25 import BM25, document_text
-from rerank_lib.evaluation.bm25 import default_cache_dir as bm25_cache_dir
+from rerank_lib.embedding_cache import default_cache_dir as embedding_cache_dir
+from rerank_lib.embedding_cache import embed_corpus
+from rerank_lib.retrieval.beir import document_text
+from rerank_lib.retrieval.bm25 import BM25
+from rerank_lib.retrieval.bm25 import default_cache_dir as bm25_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +96,7 @@ def mine_hard_negatives(
         dataset: a DataFrame (or records, or a ``datasets.Dataset``) of (query, positive) rows. With a ``label``
             column, only rows labelled above 0 are positives.
         model: for ``"bi-encoder"``/``"both"``: a model folder or an object with ``encode(texts)`` returning unit
-            vectors (e.g. :class:`~rerank_lib.data.embeddings.BiEncoder`).
+            vectors (e.g. :class:`~rerank_lib.bi_encoder.BiEncoder`).
         corpus: candidate documents (texts, or ``{id: text or {"title", "text"}}``); the positives are always added.
             Default: the dataset's positives.
         query_column, positive_column: default ``query``/``positive`` (or ``document``), else the first two columns.

@@ -32,7 +32,7 @@ def add_teacher_scores(
     Args:
         frame: labelled pairs (query, document, label) or listwise rows (query, documents, labels).
         teacher: anything with ``predict(pairs, batch_size=...)`` returning one score per (query, document) pair,
-            e.g. :class:`~rerank_lib.evaluation.BiEncoderScorer` or a :class:`~rerank_lib.CrossEncoder`.
+            e.g. :class:`~rerank_lib.bi_encoder.BiEncoderScorer` or a :class:`~rerank_lib.CrossEncoder`.
         weight: how much of the teacher's score is added to each label.
     """
     require_rows(frame, dataset_name)

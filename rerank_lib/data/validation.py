@@ -29,7 +29,7 @@ from rerank_lib.data.checks import (
 )
 from rerank_lib.data.tables import as_list
 from rerank_lib.errors import DataValidationError
-from rerank_lib.training.collator import DATASET_NAME_KEY, LABEL_COLUMNS
+from rerank_lib.columns import DATASET_NAME_KEY, LABEL_COLUMNS
 
 logger = logging.getLogger(__name__)
 

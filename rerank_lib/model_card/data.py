@@ -45,6 +45,8 @@ import platform
 from dataclasses import dataclass, field
 from typing import Any
 
+from rerank_lib.version import __version__
+
 logger = logging.getLogger(__name__)
 
 
@@ -245,9 +247,7 @@ def collect_framework_versions() -> dict[str, str]:
     """Versions of the libraries that produced the model, for reproducibility."""
     from importlib.metadata import PackageNotFoundError, version
 
-    import rerank_lib
-
-    versions = {"Python": platform.python_version(), "rerank_lib": rerank_lib.__version__}
+    versions = {"Python": platform.python_version(), "rerank_lib": __version__}
     for package in ("transformers", "torch", "accelerate", "datasets", "tokenizers", "huggingface_hub"):
         try:
             versions[package] = version(package)

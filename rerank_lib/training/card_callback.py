@@ -10,17 +10,14 @@ from __future__ import annotations
 import time
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch.utils.data import IterableDataset
-from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from rerank_lib.activation import activation_to_path
 from rerank_lib.model_card.collect import dataset_info, hyperparameters_from_args, loss_info
 from rerank_lib.model_card.data import ColumnStats, DatasetInfo, EvaluationInfo, LossInfo, ModelCardData
-
-if TYPE_CHECKING:
-    from rerank_lib.training.trainer import CrossEncoderTrainer
 
 
 class ModelCardCallback(TrainerCallback):
@@ -34,7 +31,7 @@ class ModelCardCallback(TrainerCallback):
         best_step, best_metric, best_model_checkpoint: the best evaluation, when ``metric_for_best_model`` is set.
     """
 
-    def __init__(self, trainer: CrossEncoderTrainer) -> None:
+    def __init__(self, trainer: Trainer) -> None:  # the CrossEncoderTrainer (typed by its base: it imports this)
         self._trainer = weakref.ref(trainer)  # the trainer owns this callback; no reference cycle
         self.train_datasets: list[DatasetInfo] = []
         self.eval_datasets: list[DatasetInfo] = []
@@ -72,7 +69,7 @@ class ModelCardCallback(TrainerCallback):
         info = getattr(dataset, "info", None)
         return [(getattr(info, "dataset_name", None) or default, dataset)]
 
-    def collect(self, trainer: CrossEncoderTrainer) -> None:
+    def collect(self, trainer: Trainer) -> None:
         """Datasets, losses and hyperparameters as they stand now."""
         self.train_datasets = [self._describe("train", n, d) for n, d in self._named(trainer.train_dataset, "train")]
         self.eval_datasets = [self._describe("eval", n, d) for n, d in self._named(trainer.eval_dataset, "eval")]

@@ -8,10 +8,8 @@ from typing import Any
 
 import torch
 
+from rerank_lib.columns import DATASET_NAME_KEY, LABEL_COLUMNS
 from rerank_lib.errors import DataValidationError
-
-LABEL_COLUMNS = ("label", "labels", "score", "scores")
-DATASET_NAME_KEY = "dataset_name"
 
 
 @dataclass

@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from torch.utils.data import BatchSampler
 
+from rerank_lib.columns import DATASET_NAME_KEY, LABEL_COLUMNS
 from rerank_lib.errors import ConfigError, DataValidationError
-from rerank_lib.training.collator import DATASET_NAME_KEY, LABEL_COLUMNS
 
 
 class BatchSamplers(StrEnum):

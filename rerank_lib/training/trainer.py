@@ -28,12 +28,13 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 from transformers.trainer_utils import EvalLoopOutput, HubStrategy, SaveStrategy, seed_worker
 
+from rerank_lib.columns import DATASET_NAME_KEY, LABEL_COLUMNS
 from rerank_lib.errors import ConfigError
 from rerank_lib.model import CrossEncoder
 from rerank_lib.model_card.data import ModelCardData
 from rerank_lib.training.args import CrossEncoderTrainingArguments
 from rerank_lib.training.card_callback import ModelCardCallback
-from rerank_lib.training.collator import DATASET_NAME_KEY, LABEL_COLUMNS, CrossEncoderDataCollator
+from rerank_lib.training.collator import CrossEncoderDataCollator
 from rerank_lib.training.first_token_last_layer import last_layer_first_token_only
 from rerank_lib.training.layer_lr import layerwise_parameter_groups
 from rerank_lib.training.samplers import MultiDatasetBatchSampler, MultiDatasetBatchSamplers, build_batch_sampler

@@ -1,8 +1,7 @@
 """Static checks of infra/: the files parse, name only commands and paths that exist, and agree with each other.
 
-Nothing here needs Docker, Kubernetes or a GPU. The `rerank` command line is read from rerank_app/cli.py with `ast`
-(importing it would load torch and transformers); torchrun, accelerate and Prefect arguments go through their
-real parsers and models.
+Nothing here needs Docker, Kubernetes or a GPU. `rerank`, torchrun, accelerate and Prefect arguments go through their
+real parsers and models (`rerank` through the CLI's own argparse parser).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import shlex
 import subprocess
 import tomllib
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -191,140 +190,24 @@ def ignored_by(pattern: str, path: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# The `rerank` command line, read from rerank_app/cli.py without importing it
+# The `rerank` command line, checked by the CLI's own parser
 # --------------------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Options:
-    takes_value: dict[str, bool] = field(default_factory=dict)
-    required: set[str] = field(default_factory=set)
-    positionals: list[tuple[str, tuple[str, ...] | None]] = field(default_factory=list)
-    dests: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class CliModel:
-    top: Options
-    commands: dict[str, Options]
-
-
-def module_constant(module_file: Path, name: str) -> Any:
-    for node in ast.parse(module_file.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
-            return ast.literal_eval(node.value)
-    raise AssertionError(f"{rel(module_file)} defines no constant {name}")
-
-
-def resolve_choices(node: ast.expr, tree: ast.Module) -> tuple[str, ...]:
-    if isinstance(node, ast.Name):
-        for item in tree.body:
-            if isinstance(item, ast.ImportFrom) and any(alias.name == node.id for alias in item.names):
-                module_file = ROOT / (item.module or "").replace(".", "/")
-                module_file = module_file.with_suffix(".py")
-                return tuple(module_constant(module_file, node.id))
-        return tuple(module_constant(ROOT / "rerank_app" / "cli.py", node.id))
-    return tuple(ast.literal_eval(node))
-
-
-@cache
-def cli_model() -> CliModel:
-    """Options and subcommands of the ``rerank`` parser built by ``rerank_app.cli._parser``."""
-    source = ROOT / "rerank_app" / "cli.py"
-    tree = ast.parse(source.read_text(encoding="utf-8"))
-    builder = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "_parser")
-    parsers: dict[str, Options] = {}
-    subparser_groups: set[str] = set()
-    top_name = None
-    model = CliModel(Options(), {})
-
-    def call_of(node: ast.AST) -> ast.Call | None:
-        return node if isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name)) else None
-
-    for statement in ast.walk(builder):
-        target = None
-        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
-            target = getattr(statement.targets[0], "id", None)
-            call = call_of(statement.value)
-        elif isinstance(statement, ast.Expr):
-            call = call_of(statement.value)
-        else:
-            continue
-        if call is None:
-            continue
-        func = call.func
-        method = func.attr if isinstance(func, ast.Attribute) else func.id
-        owner = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else None
-        if method == "ArgumentParser" and target:
-            top_name = target
-            parsers[target] = model.top
-        elif method == "add_subparsers" and target:
-            subparser_groups.add(target)
-        elif method == "add_parser" and owner in subparser_groups:
-            name = ast.literal_eval(call.args[0])
-            model.commands[name] = Options()
-            if target:
-                parsers[target] = model.commands[name]
-        elif method == "add_argument" and owner in parsers:
-            options = parsers[owner]
-            names = [ast.literal_eval(arg) for arg in call.args]
-            keywords = {kw.arg: kw.value for kw in call.keywords}
-            action = ast.literal_eval(keywords["action"]) if "action" in keywords else "store"
-            if names[0].startswith("-"):
-                for name in names:
-                    options.takes_value[name] = action not in ("store_true", "store_false", "count", "help")
-                    options.dests[name] = ast.literal_eval(keywords["dest"]) if "dest" in keywords else ""
-                if "required" in keywords and ast.literal_eval(keywords["required"]):
-                    options.required.add(names[-1])
-            else:
-                choices = resolve_choices(keywords["choices"], tree) if "choices" in keywords else None
-                options.positionals.append((names[0], choices))
-    assert top_name is not None and model.commands, "rerank_app/cli.py: could not find the rerank parser"
-    return model
-
-
 def check_rerank_argv(argv: list[str], where: str) -> str:
-    """Fail unless argv is a valid `rerank` command line; returns its subcommand."""
-    model = cli_model()
+    """Fail unless the `rerank` CLI's own parser accepts argv and every --set names a params.yaml key; returns the
+    subcommand (``--help`` for a help request)."""
+    from rerank_app.cli import _parser
 
-    def take_option(options: Options, words: list[str], index: int) -> int:
-        word = words[index]
-        if word in ("-h", "--help"):
-            return index + 1
-        name, has_inline, inline = word.partition("=")
-        assert name in options.takes_value, f"{where}: rerank has no option {name} here ({argv})"
-        if not options.takes_value[name]:
-            return index + 1
-        value = inline if has_inline else (words[index + 1] if index + 1 < len(words) else None)
-        assert value is not None, f"{where}: option {name} needs a value ({argv})"
-        if name == "--set":
-            check_set_override(value, where)
-        return index + (1 if has_inline else 2)
-
-    index = 0
-    while index < len(argv) and argv[index].startswith("-"):
-        if argv[index] in ("-h", "--help"):
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as error:
+        if error.code == 0:
             return "--help"
-        index = take_option(model.top, argv, index)
-    assert index < len(argv), f"{where}: no rerank subcommand in {argv}"
-    command = argv[index]
-    assert command in model.commands, f"{where}: rerank has no subcommand {command!r} (has {sorted(model.commands)})"
-    options = model.commands[command]
-    index += 1
-    positionals: list[str] = []
-    seen: set[str] = set()
-    while index < len(argv):
-        if argv[index].startswith("-"):
-            seen.add(argv[index].partition("=")[0])
-            index = take_option(options, argv, index)
-        else:
-            positionals.append(argv[index])
-            index += 1
-    assert len(positionals) == len(options.positionals), f"{where}: rerank {command} arguments {positionals}"
-    for value, (name, choices) in zip(positionals, options.positionals, strict=True):
-        assert choices is None or value in choices, f"{where}: rerank {command} {name}={value!r} not in {choices}"
-    assert options.required <= seen, f"{where}: rerank {command} needs {sorted(options.required - seen)}"
-    return command
+        raise AssertionError(f"{where}: rerank rejects {argv}") from error
+    for assignment in args.overrides:
+        check_set_override(assignment, where)
+    return args.command
 
 
 def check_set_override(assignment: str, where: str) -> None:
@@ -841,14 +724,21 @@ def test_infra_mlflow_image_matches_project_mlflow() -> None:
     assert unknown <= mlflow_server_options()
 
 
-def test_infra_cli_model_reads_tasks_cli() -> None:
-    model = cli_model()
-    assert {"run", "stage", "params"} <= set(model.commands)
-    assert check_rerank_argv(["--profile", "quick", "stage", "train"], "self-check") == "stage"
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["stage", "no-such-stage"],
+        ["no-such-command"],
+        ["predict", "--input", "x.jsonl"],
+        ["--set", "train.nope=1", "run"],
+    ],
+)
+def test_infra_rerank_command_lines_are_checked_by_the_cli_parser(argv: list[str]) -> None:
+    assert (
+        check_rerank_argv(["--profile", "quick", "--set", "train.epochs=2", "stage", "train"], "self-check") == "stage"
+    )
     with pytest.raises(AssertionError):
-        check_rerank_argv(["stage", "no-such-stage"], "self-check")
-    with pytest.raises(AssertionError):
-        check_rerank_argv(["no-such-command"], "self-check")
+        check_rerank_argv(argv, "self-check")
 
 
 def test_infra_compose_top_level_and_services() -> None:

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from rerank_lib import CrossEncoder, FusedReranker, load_reranker
-from rerank_lib.data.embeddings import BiEncoder
+from rerank_lib.bi_encoder import BiEncoder, BiEncoderScorer
 from rerank_lib.errors import ModelLoadError
-from rerank_lib.evaluation import BiEncoderScorer
 from rerank_lib.fusion import (
     FUSION_FILE,
     PRIOR_FOLDER,

@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 import tasks.catalog as catalog
-from rerank_lib.data import read_wikiqa_reranking_samples
+from rerank_lib.bi_encoder import BiEncoderScorer
+from rerank_lib.data import TableOptions, read_table
 from rerank_lib.errors import ConfigError, DataValidationError
-from rerank_lib.evaluation import BiEncoderScorer, HybridScorer
+from rerank_lib.retrieval import HybridScorer
 from tasks.io import file_md5
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +57,11 @@ def test_wikiqa_entries(built: dict) -> None:
     assert manifest["splits"]["test"]["rows"] == 237 and manifest["read"]["test"]["rows_read"] == 6165
     samples = catalog.read_prepared(built["wikiqa-test"][2], "test")
     assert list(samples.columns) == ["query", "positive", "negative"] and isinstance(samples.iloc[0]["positive"], list)
-    assert samples.to_dict("records") == read_wikiqa_reranking_samples(ROOT / "data/raw/wikiqa/WikiQA-test.tsv")
+    rows = read_table(ROOT / "data/raw/wikiqa/WikiQA-test.tsv", TableOptions(quoting="none"))
+    label = dict(zip(zip(rows["Question"], rows["Sentence"], strict=True), rows["Label"], strict=True))
+    for sample in samples.to_dict("records"):  # each question's right and wrong sentences, as the file labels them
+        assert {label[sample["query"], text] for text in sample["positive"]} == {"1"}
+        assert {label[sample["query"], text] for text in sample["negative"]} == {"0"}
 
 
 def test_scifact_mined_ntuples_exclude_every_known_positive(built: dict) -> None:

@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 import torch
 
-from rerank_lib.data import BiEncoder, mine_hard_negatives
-from rerank_lib.data.embeddings import embed_corpus
-from rerank_lib.evaluation.bm25 import BM25
+from rerank_lib.bi_encoder import BiEncoder
+from rerank_lib.data import mine_hard_negatives
+from rerank_lib.embedding_cache import embed_corpus
+from rerank_lib.retrieval import BM25
 from tests.conftest import WORDS
 
 _rng = random.Random(0)

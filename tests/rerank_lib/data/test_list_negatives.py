@@ -8,7 +8,7 @@ import pytest
 
 from rerank_lib.data import add_negatives_to_lists
 from rerank_lib.errors import DataValidationError
-from rerank_lib.evaluation.bm25 import BM25
+from rerank_lib.retrieval import BM25
 
 LISTS = pd.DataFrame(
     {

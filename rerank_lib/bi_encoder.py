@@ -1,9 +1,9 @@
-"""A bi-encoder for mining: mean pooling over the last hidden state (attention-masked), then L2 normalisation.
+"""The bi-encoder beside the cross-encoder: mean pooling over the last hidden state (attention-masked), then L2
+normalisation, and a scorer that ranks pairs by the cosine of their embeddings.
 
-That is how all-MiniLM-L6-v2 and most sentence-embedding BERTs are used, so a plain ``BertModel`` folder serves.
-Corpus embeddings are computed in length-sorted batches with a progress bar and cached on disk as ``.npy`` files
-(numbers only, no pickle) keyed by a fingerprint of the model (weights, config, tokenizer, pooling, max_length)
-and a hash of the corpus texts: changing either computes afresh, repeating a run reuses them.
+That is how all-MiniLM-L6-v2 and most sentence-embedding BERTs are used, so a plain ``BertModel`` folder serves. The
+bi-encoder is the first stage of hard-negative mining, a zero-shot baseline, a distillation teacher and the prior of
+a score fusion; :mod:`rerank_lib.embedding_cache` keeps its corpus embeddings on disk.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -24,7 +23,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from rerank_lib.errors import ModelLoadError
 from rerank_lib.model_files import check_model_folder, check_tokenizer_fits, damaged_weights_file, looks_local
-from rerank_lib.evaluation.bm25 import default_cache_dir as _bm25_cache_dir
+from rerank_lib.scorer import PairScorer
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +37,6 @@ class Encoder(Protocol):
     def encode(
         self, texts: Sequence[str], batch_size: int = ..., show_progress_bar: bool | None = ...
     ) -> np.ndarray: ...
-
-
-def default_cache_dir() -> Path:
-    """Beside the BM25 index cache: ``$RERANK_LIB_CACHE/embeddings`` (else under ``$XDG_CACHE_HOME/rerank_lib``)."""
-    return _bm25_cache_dir().parent / "embeddings"
 
 
 class BiEncoder:
@@ -149,50 +143,21 @@ def as_encoder(model: Any, max_length: int = 256, device: str | None = None) -> 
     raise TypeError(f"Expected a model path or an object with encode(texts); got {type(model).__name__}.")
 
 
-def corpus_hash(texts: Sequence[str]) -> str:
-    digest = hashlib.sha256()
-    for text in texts:
-        digest.update(text.encode("utf-8"))
-        digest.update(b"\x00")
-    return digest.hexdigest()
+class BiEncoderScorer(PairScorer):
+    """Cosine similarity of mean-pooled, normalised embeddings; each distinct text is embedded once.
 
+    The zero-shot baseline is scored by the evaluators exactly as a cross-encoder is: same candidates, same metrics.
+    """
 
-def embed_corpus(
-    encoder: Any,
-    texts: Sequence[str],
-    batch_size: int = 64,
-    cache_dir: str | os.PathLike | None = None,
-    show_progress_bar: bool | None = None,
-) -> np.ndarray:
-    """Corpus embeddings, read from or written to ``cache_dir`` when the encoder has a fingerprint."""
-    fingerprint = getattr(encoder, "fingerprint", None)
-    if cache_dir is None or not callable(fingerprint):
-        if cache_dir is not None:
-            logger.warning("Embedding cache skipped: %s has no fingerprint().", type(encoder).__name__)
-        return np.asarray(encoder.encode(list(texts), batch_size=batch_size, show_progress_bar=show_progress_bar))
-    key = hashlib.sha256(f"{fingerprint()}:{corpus_hash(texts)}".encode()).hexdigest()
-    path = Path(cache_dir) / f"{key}.npy"
-    if path.is_file():
-        try:
-            cached = np.load(path, allow_pickle=False)
-            if cached.shape[0] == len(texts):
-                logger.info("Loaded %d corpus embeddings from %s.", len(texts), path)
-                return cached
-        except (OSError, ValueError) as error:
-            logger.warning("Ignoring unreadable embedding cache %s (%s).", path, error)
-    embeddings = np.asarray(encoder.encode(list(texts), batch_size=batch_size, show_progress_bar=show_progress_bar))
-    _save_atomic(path, embeddings.astype(np.float32, copy=False))
-    return embeddings
+    default_batch_size = 64
 
+    def __init__(self, encoder: BiEncoder | str | os.PathLike, max_length: int = 256) -> None:
+        self.encoder = encoder if isinstance(encoder, BiEncoder) else BiEncoder(encoder, max_length=max_length)
 
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".npy", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            np.save(handle, array, allow_pickle=False)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    def score(self, pairs: list[tuple[str, str]], batch_size: int, show_progress_bar: bool | None) -> np.ndarray:
+        texts = sorted({text for pair in pairs for text in pair})
+        index = {text: i for i, text in enumerate(texts)}
+        vectors = self.encoder.encode(texts, batch_size=batch_size, show_progress_bar=show_progress_bar)
+        first = vectors[[index[query] for query, _ in pairs]]
+        second = vectors[[index[document] for _, document in pairs]]
+        return (first * second).sum(axis=1)

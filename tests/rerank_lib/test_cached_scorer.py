@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from rerank_lib import CrossEncoder
-from rerank_lib.evaluation.cached_scorer import CachedScorer
+from rerank_lib.cached_scorer import CachedScorer
 
 PAIRS = [
     ("where does the cat sleep", "the cat sleeps in the car"),
@@ -35,7 +35,7 @@ def test_cached_scorer_scores_each_distinct_pair_once(tiny_model: CrossEncoder) 
 
 
 def test_other_attributes_are_the_wrapped_scorers(tiny_bert_dir: Path) -> None:
-    from rerank_lib.evaluation import BiEncoderScorer
+    from rerank_lib.bi_encoder import BiEncoderScorer
 
     scorer = BiEncoderScorer(str(tiny_bert_dir))
     assert CachedScorer(scorer).encoder is scorer.encoder  # a cached bi-encoder can still be fingerprinted

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rerank_lib.evaluation import BM25, BM25Scorer, CrossEncoderRerankingEvaluator
+from rerank_lib.evaluation import CrossEncoderRerankingEvaluator
+from rerank_lib.retrieval import BM25, BM25Scorer
 
 
 def test_scores_equal_bm25_over_the_pool_of_distinct_passages() -> None:

@@ -4,9 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rerank_lib.data.embeddings import BiEncoder
+from rerank_lib.bi_encoder import BiEncoder, BiEncoderScorer
 from rerank_lib.evaluation import CrossEncoderRerankingEvaluator
-from rerank_lib.evaluation.bi_encoder_scorer import BiEncoderScorer
 
 
 def test_scores_are_cosine_similarities_in_input_order(tiny_bert_dir: Path) -> None:
