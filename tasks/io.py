@@ -20,12 +20,12 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def tree_md5(path: Path) -> str:
-    """One hash over every file of a folder (names and contents), or of a single file."""
+def tree_md5(path: Path, leave_out: frozenset[str] = frozenset()) -> str:
+    """One hash over every file of a folder (names and contents; files named in ``leave_out`` skipped), or a file."""
     if path.is_file():
         return file_md5(path)
     digest = hashlib.md5()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and p.name not in leave_out):
         digest.update(str(file.relative_to(path)).encode())
         digest.update(file_md5(file).encode())
     return digest.hexdigest()

@@ -122,6 +122,27 @@ def _file_entries(folder: Path, names: list[str], replacements: Mapping[str, byt
     return entries
 
 
+def card_replacements(cfg: PushConfig, model_dir: Path) -> dict[str, bytes]:
+    """The model card as pushed: its usage snippet and tags name the target repo."""
+    card = model_dir / CARD_FILE
+    if not (cfg.repo_id and card.is_file()):
+        return {}
+    text = card.read_text(encoding="utf-8")
+    updated = card_for_repo(text, cfg.repo_id, cfg.tags)
+    return {CARD_FILE: updated.encode("utf-8")} if updated != text else {}
+
+
+def skip_reason(cfg: PushConfig, token: str | None, token_source: str, record: dict, registry: Path) -> str | None:
+    """Why this is a dry run (None when the push goes ahead); a push without a registry record is an error."""
+    if not cfg.enabled:
+        return "push.enabled is false"
+    if token is None:
+        return f"no Hub token: set the {token_source}"
+    if not record:
+        raise ConfigError(f"Registry record {registry} is missing; run the register stage before pushing.")
+    return None
+
+
 def run_push(
     cfg: PushConfig,
     model_dir: Path,
@@ -143,24 +164,9 @@ def run_push(
     commit = git_commit(Path(root) if root is not None else Path.cwd())
     summary, description = commit_message_for(record, commit)
     token, token_source = resolve_token(cfg, environ, secret_loader)
-
-    replacements: dict[str, bytes] = {}
-    card = model_dir / CARD_FILE
-    if cfg.repo_id and card.is_file():
-        text = card.read_text(encoding="utf-8")
-        updated = card_for_repo(text, cfg.repo_id, cfg.tags)
-        if updated != text:
-            replacements[CARD_FILE] = updated.encode("utf-8")
+    replacements = card_replacements(cfg, model_dir)
     names = sorted(set(list_folder_files(model_dir)) | set(replacements))
-
-    reason = None
-    if not cfg.enabled:
-        reason = "push.enabled is false"
-    elif token is None:
-        reason = f"no Hub token: set the {token_source}"
-    elif not record:
-        raise ConfigError(f"Registry record {registry_record} is missing; run the register stage before pushing.")
-
+    reason = skip_reason(cfg, token, token_source, record, registry_record)
     manifest: dict[str, Any] = {
         "pushed": False,
         "dry_run": reason is not None,
@@ -186,22 +192,34 @@ def run_push(
         "mlflow_run_id": manifest["mlflow_run_id"],
         "git_commit": commit,
     }
-
     if reason is not None:
         logger.info("Push skipped (%s). Dry run: %d files would go to %s:", reason, len(names), cfg.repo_id)
         for entry in manifest["files"]:
             logger.info("  %s (%d bytes)", entry["path"], entry["size"])
         write_json_atomic(out, manifest)
         return PushResult(pushed=False, skipped_reason=reason, **result_fields)
+    return _push(cfg, model_dir, token, token_source, replacements, manifest, result_fields, sleep)
 
-    assert cfg.repo_id is not None and token is not None  # guaranteed by the config validator and the check above
+
+def _push(
+    cfg: PushConfig,
+    model_dir: Path,
+    token: str | None,
+    token_source: str,
+    replacements: dict[str, bytes],
+    manifest: dict[str, Any],
+    result_fields: dict[str, Any],
+    sleep: Callable[[float], None],
+) -> PushResult:
+    """The upload itself (with retries), then the manifest with the commit it made."""
+    assert cfg.repo_id is not None and token is not None  # guaranteed by the config validator and skip_reason
     outcome = push_folder(
         model_dir,
         cfg.repo_id,
         token=token,
         private=cfg.private,
-        commit_message=summary,
-        commit_description=description,
+        commit_message=manifest["commit_message"],
+        commit_description=manifest["commit_description"],
         revision=cfg.revision,
         create_pr=cfg.create_pr,
         endpoint=cfg.endpoint,
@@ -217,8 +235,8 @@ def run_push(
         commit_oid=outcome.commit_oid,
         pr_url=outcome.pr_url,
     )
-    write_json_atomic(out, manifest)
-    logger.info("Pushed %d files to %s (%s).", len(names), cfg.repo_id, outcome.url)
+    write_json_atomic(result_fields["manifest_path"], manifest)
+    logger.info("Pushed %d files to %s (%s).", len(result_fields["files"]), cfg.repo_id, outcome.url)
     return PushResult(
         pushed=True,
         url=outcome.url,

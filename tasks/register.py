@@ -7,7 +7,6 @@ logged as a pyfunc wrapping the CrossEncoder and registered; then the promotion 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass, field
@@ -26,7 +25,7 @@ import tasks
 from rerank_lib.errors import ConfigError
 from tasks.config import PromoteConfig, RegisterConfig, TrackingConfig
 from tasks.evaluate import METRICS_FILE, REPORT_FILE, pipeline_run_id
-from tasks.io import file_md5, write_json_atomic
+from tasks.io import tree_md5, write_json_atomic
 from tasks.lineage import git_commit
 from tasks.mlflow_model import MODEL_ARTIFACT
 from tasks.promote import DATA_HASH_TAG, METRIC_TAG, SCORE_TAG, gate
@@ -68,14 +67,6 @@ def lineage_tags(root: Path, prepared: Path) -> dict[str, str]:
     return tags
 
 
-def model_weights_md5(model_dir: Path) -> str:
-    """One hash over the model folder's files (weights, config, tokenizer, fusion), the card left out."""
-    digest = hashlib.md5()
-    for path in sorted(p for p in model_dir.rglob("*") if p.is_file() and p.name != "README.md"):
-        digest.update(f"{path.relative_to(model_dir)}:{file_md5(path)};".encode())
-    return digest.hexdigest()
-
-
 def registered_version(client: mlflow.MlflowClient, name: str, run_id: str, weights: str) -> str | None:
     """The version already registered from this run with these weights, if any: registering again is a no-op."""
     try:
@@ -106,7 +97,7 @@ def run_register(
     metrics_file = json.loads((Path(eval_dir) / METRICS_FILE).read_text(encoding="utf-8"))
     report = json.loads((Path(eval_dir) / REPORT_FILE).read_text(encoding="utf-8"))
     run_id = start_run(tracking.tracking_uri, tracking.experiment, root, pipeline_run_id(model_dir))
-    weights = model_weights_md5(Path(model_dir))
+    weights = tree_md5(Path(model_dir), leave_out=frozenset({"README.md"}))  # the card may be re-rendered
     client = mlflow.MlflowClient()
     existing = registered_version(client, cfg.registered_model, run_id, weights)
     if existing is not None:

@@ -15,7 +15,7 @@ from rerank_lib.bi_encoder import BiEncoder, BiEncoderScorer
 from rerank_lib.mixed_scorer import MixedScorer, Normalization
 from rerank_lib.retrieval.bm25_scorer import BM25Scorer
 
-DEFAULT_BM25_SHARE = 0.25  # the mix measured on the recipe's dev splits (docs/recipe.md row 0f)
+DEFAULT_BM25_SHARE = 0.25  # BM25's weight in the mix when none is given
 
 
 class HybridScorer(MixedScorer):
