@@ -1,58 +1,50 @@
-"""The retraining flow: prepare → train → evaluate → card → register (with promotion), as Prefect tasks.
+"""The retraining flow: prepare → train → evaluate → card → register → push, one Prefect task per stage.
 
-Run it with ``rerank run``. Prefect runs in its ephemeral local mode unless
-``PREFECT_API_URL`` points at a server. Training runs in a subprocess launched by its task, so the task timeout
-is enforceable and the same task can launch ``torchrun`` / ``accelerate launch`` with several processes.
+Each task first asks DVC whether its stage changed since dvc.lock recorded it (:mod:`flows.dvc_record`): an unchanged
+stage is skipped (the task ends in the state "Skipped", with the reason), a changed one runs and is recorded in
+dvc.lock. When nothing changed, the run ends at once as "NothingToRetrain", in Prefect and on its MLflow run. So the
+flow and `dvc repro` keep one record, and a scheduled run with nothing new costs seconds.
+
+Run it with ``rerank run``. Prefect runs in its ephemeral local mode unless ``PREFECT_API_URL`` points at a server.
+Training runs in a subprocess (:mod:`flows.launch`).
 """
 
 from __future__ import annotations
 
-import collections
-import hashlib
+import contextlib
 import json
 import os
-import subprocess
-import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import yaml
 from prefect import flow, get_run_logger, task
-from prefect.filesystems import LocalFileSystem
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, State
 
-from tasks.config import LaunchConfig, PipelineConfig, load_params
-from tasks.io import file_md5, write_text_atomic
-from tasks.layout import Layout
-from tasks.prepare import source_paths
-from tasks.pytorchjob import TrainingProcessError, run_pytorchjob
+from flows.dvc_record import DvcRecord
+from flows.launch import launch_training
+from rerank_lib.atomic import write_text_atomic
+from tasks.config import PipelineConfig, load_params
+from tasks.layout import STAGE_ORDER, Layout
 from tasks.stages import STAGES
 from tasks.tracking import RUN_ID_ENV, start_run
 
-RESULTS_DIR = ".prefect-results"
-RESULTS_BLOCK = "rerank-task-results"
 EFFECTIVE_PARAMS = "artifacts/flow_params.yaml"
-
-
-def prepare_cache_key(context: Any, parameters: dict[str, Any]) -> str:
-    """Cache `prepare` on its params and raw input hashes; a lost output is handled by ``prepared_outputs_exist``."""
-    cfg: PipelineConfig = parameters["cfg"]
-    layout: Layout = parameters["layout"]
-    digest = hashlib.sha256(json.dumps(cfg.prepare.model_dump(mode="json"), sort_keys=True).encode())
-    for name, entry in cfg.prepare.datasets.items():
-        if name in cfg.prepare.skip:
-            continue
-        for source in source_paths(entry, layout.root):
-            files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
-            for path in files:
-                digest.update(f"{path}:{file_md5(path) if path.is_file() else 'missing'};".encode())
-    return f"prepare-{digest.hexdigest()}"
-
-
-def prepared_outputs_exist(cfg: PipelineConfig, layout: Layout) -> bool:
-    """Every dataset to build has its manifest; otherwise the prepare cache must be refreshed."""
-    built = [name for name in cfg.prepare.datasets if name not in cfg.prepare.skip]
-    return all((layout.prepared / name / "manifest.json").is_file() for name in built)
+OUTCOME_TAG = "rerank.outcome"
+NOTHING_TO_RETRAIN = "nothing to retrain"
+# Per stage: Prefect task options (training's timeout comes from launch.timeout_seconds).
+TASK_OPTIONS: dict[str, dict[str, Any]] = {
+    "prepare": {"timeout_seconds": 3600},
+    "train": {},
+    "evaluate": {"timeout_seconds": 3600},
+    "card": {"timeout_seconds": 600},
+    "register": {"retries": 3, "retry_delay_seconds": [5, 20, 60], "timeout_seconds": 1800},
+    "push": {"retries": 2, "retry_delay_seconds": 30, "timeout_seconds": 3600},
+}
 
 
 @task(name="open-mlflow-run", retries=2, retry_delay_seconds=5, timeout_seconds=120)
@@ -61,75 +53,39 @@ def open_run_task(cfg: PipelineConfig, layout: Layout) -> str:
     return start_run(cfg.tracking.tracking_uri, cfg.tracking.experiment, layout.root)
 
 
-@task(name="prepare", cache_key_fn=prepare_cache_key, persist_result=True, timeout_seconds=3600)
-def prepare_task(cfg: PipelineConfig, layout: Layout) -> Any:
-    return STAGES["prepare"](cfg, layout)
-
-
-def training_command(launch: LaunchConfig, root: Path, params_file: Path) -> list[str]:
-    """The command that runs the train stage under the configured launcher."""
-    stage = ["-m", "rerank_app.cli", "--root", str(root), "--params", str(params_file), "stage", "train"]
-    if launch.kind == "torchrun":
-        return [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={launch.num_processes}", *stage]
-    if launch.kind == "accelerate":
-        command = [sys.executable, "-m", "accelerate.commands.launch", f"--num_processes={launch.num_processes}"]
-        if launch.accelerate_config:
-            command.append(f"--config_file={root / launch.accelerate_config}")
-        return [*command, *stage]
-    return [sys.executable, *stage]
-
-
-@task(name="train", cache_policy=None, persist_result=False)
-def train_task(cfg: PipelineConfig, layout: Layout, run_id: str, params_file: Path) -> None:
-    """Launch training as a subprocess or a PyTorchJob; never cached (it resumes from its own checkpoints instead)."""
+@task(cache_policy=NO_CACHE, persist_result=False)
+def stage_task(
+    stage: str, cfg: PipelineConfig, layout: Layout, record: DvcRecord | None, run_id: str, params_file: Path
+) -> State:
+    """Run one stage unless DVC says it is unchanged; record it in dvc.lock when it ran."""
     logger = get_run_logger()
-    if cfg.launch.kind == "pytorchjob":  # the pods write artifacts/trained on the workspace volume shared with us
-        run_pytorchjob(cfg.launch, layout.root, run_id, params_file, logger)
-        return
-    command = training_command(cfg.launch, layout.root, params_file)
-    logger.info("Launching training: %s", " ".join(command))
-    env = {**os.environ, RUN_ID_ENV: run_id}
-    returncode, tail = run_streaming(command, layout.root, env, cfg.launch.timeout_seconds)
-    if returncode != 0:
-        raise TrainingProcessError(f"Training exited with code {returncode}:\n{tail}")
+    if record is not None:
+        reason = record.changes(stage)
+        if reason is None:
+            logger.info("Stage %s is unchanged since dvc.lock recorded it: skipped.", stage)
+            return Completed(name="Skipped", message=f"{stage}: unchanged since dvc.lock recorded it")
+        logger.info("Stage %s runs: %s", stage, reason)
+    if stage == "train":
+        launch_training(cfg, layout, run_id, params_file, logger)
+    else:
+        STAGES[stage](cfg, layout)
+    if record is not None:
+        record.commit(stage)
+    return Completed(message=f"{stage}: ran" + (" and recorded in dvc.lock" if record is not None else ""))
 
 
-def run_streaming(command: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, str]:
-    """Run ``command`` showing its output live (progress bars included); returns the exit code and the output tail."""
-    tail: collections.deque[bytes] = collections.deque(maxlen=64)
-    deadline = time.monotonic() + timeout
-    with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as process:
-        assert process.stdout is not None
-        for chunk in iter(lambda: process.stdout.read1(4096), b""):
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.buffer.flush()
-            tail.append(chunk)
-            if time.monotonic() > deadline:
-                process.kill()
-                raise TrainingProcessError(f"Training exceeded launch.timeout_seconds={timeout:.0f}; it was killed.")
-        returncode = process.wait()
-    return returncode, b"".join(tail).decode("utf-8", errors="replace")[-6000:]
-
-
-@task(name="evaluate", timeout_seconds=3600)
-def evaluate_task(cfg: PipelineConfig, layout: Layout) -> Any:
-    return STAGES["evaluate"](cfg, layout)
-
-
-@task(name="card", timeout_seconds=600)
-def card_task(cfg: PipelineConfig, layout: Layout) -> Any:
-    return STAGES["card"](cfg, layout)
-
-
-@task(name="register", retries=3, retry_delay_seconds=[5, 20, 60], timeout_seconds=1800)
-def register_task(cfg: PipelineConfig, layout: Layout) -> Any:
-    return STAGES["register"](cfg, layout)
-
-
-@task(name="push", retries=2, retry_delay_seconds=30, timeout_seconds=3600)
-def push_task(cfg: PipelineConfig, layout: Layout) -> Any:
-    """Hub push (a dry run without a token); its own retries cover transient HTTP failures."""
-    return STAGES["push"](cfg, layout)
+@contextlib.contextmanager
+def pipeline_run(run_id: str) -> Iterator[None]:
+    """Every stage of this flow run logs to its MLflow run, also when training (and its summary) was skipped."""
+    before = os.environ.get(RUN_ID_ENV)
+    os.environ[RUN_ID_ENV] = run_id
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(RUN_ID_ENV, None)
+        else:
+            os.environ[RUN_ID_ENV] = before
 
 
 @flow(name="retrain-reranker", log_prints=True)
@@ -138,37 +94,68 @@ def retrain(
     params_path: str = "params.yaml",
     profile: str | None = None,
     overrides: dict[str, Any] | None = None,
-) -> dict[str, str]:
+) -> Any:
     """Retrain the reranker with params.yaml (plus a profile or per-run overrides); returns where outputs are."""
     layout = Layout(Path(root).resolve())
     cfg = load_params(layout.root / params_path, profile=profile, overrides=overrides)
-    logger = get_run_logger()
     params_file = layout.root / EFFECTIVE_PARAMS
     # What was given (params + profile + overrides), not every default spelled out: the training subprocess
     # validates this file again, and some sections reject explicit values that their defaults would fill in.
-    effective = cfg.model_dump(mode="json", exclude_unset=True)
-    write_text_atomic(params_file, yaml.safe_dump(effective, sort_keys=False))
+    write_text_atomic(params_file, yaml.safe_dump(cfg.model_dump(mode="json", exclude_unset=True), sort_keys=False))
+    record = DvcRecord.open(layout.root, cfg, params_path, profile, overrides)
+    pending = record.pending() if record is not None else None
     run_id = open_run_task(cfg, layout)
-    # Task results (the prepare cache) persist under the project, not in the user's home.
-    storage = LocalFileSystem(basepath=str(layout.root / RESULTS_DIR))
-    storage.save(RESULTS_BLOCK, overwrite=True)
-    refresh = not prepared_outputs_exist(cfg, layout)
-    prepare_task.with_options(result_storage=storage, refresh_cache=refresh)(cfg, layout)
-    train_task.with_options(timeout_seconds=cfg.launch.timeout_seconds + 60)(cfg, layout, run_id, params_file)
-    evaluation = evaluate_task(cfg, layout)
-    card_path = card_task(cfg, layout)
-    registered = register_task(cfg, layout)
-    pushed = push_task(cfg, layout)
-    outputs = {
+    if pending == {}:
+        return nothing_to_retrain(cfg, layout, run_id)
+    stages, seconds = {}, {}
+    with pipeline_run(run_id):
+        for stage in STAGE_ORDER:
+            options = dict(TASK_OPTIONS[stage])
+            if stage == "train":
+                options["timeout_seconds"] = cfg.launch.timeout_seconds + 60
+            started = time.perf_counter()
+            task_run = stage_task.with_options(name=stage, **options)
+            state = task_run(stage, cfg, layout, record, run_id, params_file, return_state=True)
+            state.result()  # a failed stage fails the flow here
+            seconds[stage] = round(time.perf_counter() - started, 1)
+            stages[stage] = "skipped (unchanged)" if state.name == "Skipped" else "ran"
+    outputs = flow_outputs(layout, run_id) | {
+        "stages": ", ".join(f"{k}: {v}" for k, v in stages.items()),
+        "stage_seconds": json.dumps(seconds),
+    }
+    get_run_logger().info("Outputs: %s", json.dumps(outputs, indent=2))
+    return outputs
+
+
+def nothing_to_retrain(cfg: PipelineConfig, layout: Layout, run_id: str) -> State:
+    """End the run early: every stage is as dvc.lock recorded it. Said in Prefect (the state) and MLflow (a tag)."""
+    use_run = mlflow.MlflowClient()  # open_run_task pointed MLflow at the tracking URI
+    message = "data, code and params are unchanged since the last recorded run (dvc status is clean)"
+    use_run.set_tag(run_id, OUTCOME_TAG, NOTHING_TO_RETRAIN)
+    use_run.set_tag(run_id, "mlflow.note.content", f"Nothing to retrain: {message}.")
+    use_run.set_terminated(run_id)
+    get_run_logger().info("Nothing to retrain: %s.", message)
+    outputs = flow_outputs(layout, run_id) | {"outcome": f"{NOTHING_TO_RETRAIN}: {message}"}
+    return Completed(name="NothingToRetrain", message=f"Nothing to retrain: {message}", data=outputs)
+
+
+def flow_outputs(layout: Layout, run_id: str) -> dict[str, str]:
+    """Where everything is, read from the artifacts the stages left (whether they ran now or before)."""
+    registry = _read_json(layout.registry_record)
+    push = _read_json(layout.push_record)
+    hub = push.get("url") if push.get("pushed") else f"skipped: {push.get('skipped_reason')}"
+    return {
         "model": str(layout.model),
         "metrics": str(layout.metrics),
-        "card": str(card_path),
-        "mlflow_tracking_uri": registered.tracking_uri,
-        "mlflow_run_id": registered.run_id,
-        "registered_model": f"{registered.model_name} version {registered.model_version}",
-        "promotion": f"{registered.decision} ({registered.reason})",
-        "hub_push": pushed.url if pushed.pushed else f"skipped: {pushed.skipped_reason}",
+        "card": str(layout.card),
+        "mlflow_tracking_uri": str(registry.get("tracking_uri", "")),
+        "mlflow_run_id": run_id,
+        "registered_model": f"{registry.get('model_name')} version {registry.get('model_version')}",
+        "promotion": f"{registry.get('decision')} ({registry.get('reason')})",
+        "hub_push": str(hub),
+        "outcome": "retrained",
     }
-    for name, value in evaluation.metrics.items():
-        logger.info("%s = %.4f", name, value)
-    return outputs
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

@@ -40,6 +40,10 @@ from tasks.catalog_schema import MINED_FORMATS, DatasetEntry, MiningConfig, Teac
 
 logger = logging.getLogger(__name__)
 
+# Under the project root: what prepare can reuse from an earlier run (see tasks.layout.Layout).
+SCORE_CACHE = ".cache/scores"
+EMBEDDING_CACHE = ".cache/embeddings"
+
 
 def relabel(name: str, entry: DatasetEntry, table: pd.DataFrame) -> pd.DataFrame:
     rules = entry.labels
@@ -149,7 +153,7 @@ def _miner_options(mining: MiningConfig, root: Path) -> dict[str, Any]:
         "seed": mining.seed,
         "batch_size": mining.batch_size,
         "max_length": mining.max_length,
-        "cache_dir": None if mining.cache_dir is None else root / mining.cache_dir,
+        "cache_dir": root / (mining.cache_dir or EMBEDDING_CACHE),
     }
 
 
@@ -176,21 +180,29 @@ def _add_mined_negatives(
 
 
 def with_teacher_scores(name: str, teacher: TeacherConfig, table: pd.DataFrame, root: Path) -> pd.DataFrame:
-    """``teacher``: each label plus ``weight`` times the teacher's score of its (query, document) pair."""
+    """``teacher``: each label plus ``weight`` times the teacher's score of its (query, document) pair.
+
+    A bi-encoder or hybrid teacher's scores are kept in the project's score cache: preparing the same data again
+    (a changed mining or split setting) reads them back.
+    """
     model = _resolve_model(teacher.model, root)
-    if teacher.scorer == "bi-encoder":
-        from rerank_lib.bi_encoder import BiEncoderScorer
-
-        scorer: Any = BiEncoderScorer(model, max_length=teacher.max_length)
-    elif teacher.scorer == "hybrid":
-        from rerank_lib.retrieval.hybrid_scorer import DEFAULT_BM25_SHARE, HybridScorer
-
-        share = DEFAULT_BM25_SHARE if teacher.bm25_share is None else teacher.bm25_share
-        scorer = HybridScorer(model, bm25_share=share, max_length=teacher.max_length)
-    else:
+    if teacher.scorer == "cross-encoder":
         from rerank_lib import CrossEncoder
 
-        scorer = CrossEncoder(model, max_length=teacher.max_length)
+        scorer: Any = CrossEncoder(model, max_length=teacher.max_length)
+    else:
+        from rerank_lib.bi_encoder import BiEncoderScorer
+        from rerank_lib.retrieval.hybrid_scorer import DEFAULT_BM25_SHARE, HybridScorer
+        from rerank_lib.score_store import DiskCachedScorer, ScoreStore
+
+        bi_encoder = BiEncoderScorer(model, max_length=teacher.max_length)
+        identity = f"bi-encoder:{bi_encoder.encoder.fingerprint()}:{bi_encoder.encoder.max_length}"
+        scorer = bi_encoder
+        if teacher.scorer == "hybrid":
+            share = DEFAULT_BM25_SHARE if teacher.bm25_share is None else teacher.bm25_share
+            scorer = HybridScorer(bi_encoder.encoder, bm25_share=share, max_length=teacher.max_length)
+            identity = f"hybrid:{share}:{identity}"
+        scorer = DiskCachedScorer(scorer, identity, ScoreStore(root / SCORE_CACHE))
     logger.info("Adding %s teacher scores (weight %s) to %s's labels", teacher.model, teacher.weight, name)
     return add_teacher_scores(table, scorer, teacher.weight, batch_size=teacher.batch_size, dataset_name=name)
 

@@ -106,7 +106,8 @@ class TrainConfig(StageConfig):
     # Below 1: each encoder layer trains at this factor times the rate of the one above it (embeddings lowest).
     layerwise_lr_decay: float = Field(default=1.0, gt=0, le=1)
     # bf16: autocast on hardware with native bf16 kernels (AVX512-BF16/AMX CPUs, Ampere+ GPUs); elsewhere fp32.
-    precision: Literal["fp32", "bf16"] = "fp32"
+    # auto: bf16 exactly where the training device has native bf16 kernels, fp32 elsewhere.
+    precision: Literal["fp32", "bf16", "auto"] = "fp32"
     seed: int = 42
     logging_steps: int = Field(default=50, gt=0)
     save_steps: int = Field(default=200, gt=0)

@@ -27,11 +27,14 @@ from rerank_lib.atomic import build_directory_atomic
 from rerank_lib.bi_encoder import BiEncoderScorer
 from rerank_lib.cached_scorer import CachedScorer
 from rerank_lib.fusion import FusedReranker, load_reranker
+from rerank_lib.retrieval.bm25 import ANALYZER_NAME
 from rerank_lib.retrieval.bm25_scorer import BM25Scorer
+from rerank_lib.score_store import DiskCachedScorer, ScoreStore
 from tasks.base_model import resolve_base_model
 from tasks.config import EvaluateConfig, TrackingConfig
 from tasks.evaluation_suite import BI_ENCODER, BM25, SuiteEvaluator, build_suite
 from tasks.io import file_md5, write_json_atomic
+from tasks.layout import Layout
 from tasks.tracking import RUN_ID_ENV, log_section_params, mlflow_metric_name, use_tracking
 from tasks.train import SUMMARY_FILE
 
@@ -80,30 +83,41 @@ def evaluation_data_hash(cfg: EvaluateConfig, suite: list[SuiteEvaluator]) -> st
     return digest.hexdigest()
 
 
-def scorers(cfg: EvaluateConfig, model_dir: Path) -> tuple[Any, Any | None, Any | None]:
+def scorers(cfg: EvaluateConfig, model_dir: Path, store: ScoreStore) -> tuple[Any, Any | None, Any | None]:
     """The model as it ships, the bi-encoder baseline, and a fused model's cross-encoder alone (else None).
 
-    Scores are cached per pair, so the cross-encoder inside a fusion and alone, and a prior that is the baseline
-    bi-encoder, are each scored once.
+    Scores are cached per pair within the run, so the cross-encoder inside a fusion and alone, and a prior that is
+    the baseline bi-encoder, are each scored once; the bi-encoder's scores are also kept on disk (``store``), so the
+    next evaluation of the same data does not compute them again.
     """
     model = load_reranker(model_dir)
-    bi_encoder: Any = CachedScorer(BiEncoderScorer(resolve_base_model(cfg.bi_encoder))) if cfg.bi_encoder else None
+    bi_encoder: Any = None
+    if cfg.bi_encoder:
+        encoder = BiEncoderScorer(resolve_base_model(cfg.bi_encoder))
+        identity = f"bi-encoder:{encoder.encoder.fingerprint()}:{encoder.encoder.max_length}"
+        bi_encoder = CachedScorer(DiskCachedScorer(encoder, identity, store))
     if not isinstance(model, FusedReranker):
         return model, bi_encoder, None
     model.cross_encoder = CachedScorer(model.cross_encoder)
     if bi_encoder is not None and bi_encoder.encoder.fingerprint() == model.prior.encoder.fingerprint():
-        model.prior = bi_encoder  # the baseline is the fusion's prior: embed once
+        model.prior = bi_encoder  # the baseline is the fusion's prior: embed once, and read it back next time
     return model, bi_encoder, model.cross_encoder
 
 
+def bm25_baseline(store: ScoreStore) -> Any:
+    """BM25 over each evaluator's candidates, its scores kept on disk like the bi-encoder's."""
+    bm25 = BM25Scorer()
+    return DiskCachedScorer(bm25, f"bm25-pool:{bm25.k1}:{bm25.b}:{ANALYZER_NAME}", store)
+
+
 def evaluate_suite(
-    suite: list[SuiteEvaluator], model: Any, bi_encoder: Any | None, cross_encoder: Any | None
+    suite: list[SuiteEvaluator], model: Any, bi_encoder: Any | None, cross_encoder: Any | None, bm25: Any
 ) -> SuiteResults:
     """The model on every evaluator, then its baselines and components on the same data."""
     results = SuiteResults({}, {BM25: {}, BI_ENCODER: {}}, {})
     if cross_encoder is not None:
         results.components[CROSS_ENCODER_COMPONENT] = {}
-    baseline_scorers = {BM25: BM25Scorer(), BI_ENCODER: bi_encoder}
+    baseline_scorers = {BM25: bm25, BI_ENCODER: bi_encoder}
     for evaluator in suite:
         logger.info("Evaluating %s (%s)", evaluator.name, evaluator.kind)
         ours = evaluator(model)
@@ -182,9 +196,10 @@ def run_evaluate(
 ) -> EvaluateResult:
     """Evaluate the model and its baselines on the suite, write metrics.json and report.json, log to the run."""
     out = Path(out)
-    model, bi_encoder, cross_encoder = scorers(cfg, Path(model_dir))
-    suite = build_suite(cfg, Path(prepared), Path(root), bi_encoder)
-    results = evaluate_suite(suite, model, bi_encoder, cross_encoder)
+    store = ScoreStore(Layout(Path(root)).score_cache)
+    model, bi_encoder, cross_encoder = scorers(cfg, Path(model_dir), store)
+    suite = build_suite(cfg, Path(prepared), Path(root), bi_encoder, bm25_baseline(store))
+    results = evaluate_suite(suite, model, bi_encoder, cross_encoder, bm25_baseline(store))
     write_details(out / DETAILS_FOLDER, results)
     numbers = {"metrics": results.metrics, "baselines": results.baselines, "components": results.components}
     write_json_atomic(out / REPORT_FILE, report(cfg, suite, model, evaluation_data_hash(cfg, suite)))

@@ -69,12 +69,17 @@ class SuiteEvaluator:
         return (BM25, BI_ENCODER) if self.kind in ("reranking", "beir") else (BI_ENCODER,)
 
 
-def build_suite(cfg: EvaluateConfig, prepared: Path, root: Path, bi_encoder: Any | None) -> list[SuiteEvaluator]:
-    """Every evaluator of the suite, in the order params lists them; data problems fail here, before any scoring."""
+def build_suite(
+    cfg: EvaluateConfig, prepared: Path, root: Path, bi_encoder: Any | None, bm25: Any | None = None
+) -> list[SuiteEvaluator]:
+    """Every evaluator of the suite, in the order params lists them; data problems fail here, before any scoring.
+
+    ``bi_encoder`` and ``bm25`` rank the candidates of reranking evaluators with those first stages.
+    """
     built = []
     for name, spec in cfg.suite.items():
         if isinstance(spec, RerankingEvaluation):
-            built.append(reranking(name, spec, cfg, Path(prepared), bi_encoder))
+            built.append(reranking(name, spec, cfg, Path(prepared), bi_encoder, bm25))
         elif isinstance(spec, ClassificationEvaluation):
             built.append(classification(name, spec, cfg, Path(prepared)))
         elif isinstance(spec, CorrelationEvaluation):
@@ -94,7 +99,12 @@ def prepared_split(prepared: Path, dataset: str, split: str, name: str) -> tuple
 
 
 def reranking(
-    name: str, spec: RerankingEvaluation, cfg: EvaluateConfig, prepared: Path, bi_encoder: Any | None
+    name: str,
+    spec: RerankingEvaluation,
+    cfg: EvaluateConfig,
+    prepared: Path,
+    bi_encoder: Any | None,
+    bm25: Any | None = None,
 ) -> SuiteEvaluator:
     frame, path = prepared_split(prepared, spec.dataset, spec.split, name)
     listwise = "documents" in frame.columns
@@ -109,7 +119,7 @@ def reranking(
             for q, pos, neg in zip(frame["query"], frame["positive"], frame["negative"], strict=True)
         ]
     samples = samples[: cfg.max_queries] if cfg.max_queries else samples
-    scorer = {"bm25": BM25Scorer(), "bi-encoder": bi_encoder}.get(spec.first_stage)
+    scorer = {"bm25": bm25 or BM25Scorer(), "bi-encoder": bi_encoder}.get(spec.first_stage)
     if scorer is not None:
         samples = ordered_by(samples, scorer, cfg.batch_size)
     evaluator = CrossEncoderRerankingEvaluator(

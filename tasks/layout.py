@@ -34,6 +34,11 @@ class Layout:
         return self.root / ".cache" / "bm25"
 
     @property
+    def score_cache(self) -> Path:
+        """Scores that do not depend on trained weights (baselines, priors, teachers), reused by the next run."""
+        return self.root / ".cache" / "scores"
+
+    @property
     def checkpoints(self) -> Path:
         return self.root / "artifacts" / "checkpoints"
 

@@ -77,18 +77,22 @@ def training_datasets(cfg: TrainConfig, prepared: Path) -> tuple[dict[str, Datas
 
 
 def use_bf16(precision: str) -> bool:
-    """Whether to train under bf16 autocast: asked for, and native on this machine's training device.
+    """Whether to train under bf16 autocast: asked for (``bf16``, or ``auto``), and native on the training device.
 
-    Without native kernels bf16 is emulated and trains slower than fp32, so the run falls back to fp32 and says so.
+    Without native kernels bf16 is emulated and trains slower than fp32: ``bf16`` then falls back to fp32 and says
+    so; ``auto`` picks bf16 exactly where it is native (AVX512-BF16 or AMX CPUs, bf16-capable GPUs).
     """
-    if precision != "bf16":
+    if precision == "fp32":
         return False
     from rerank_lib.backends.torch_backend import bf16_supported
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if bf16_supported(device):
+        if precision == "auto":
+            logger.info("train.precision auto: this %s has native bf16 kernels, training under bf16 autocast", device)
         return True
-    logger.warning("train.precision is bf16 but this %s has no native bf16 kernels: training in fp32", device.type)
+    if precision == "bf16":
+        logger.warning("train.precision is bf16 but this %s has no native bf16 kernels: training in fp32", device.type)
     return False
 
 

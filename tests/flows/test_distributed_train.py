@@ -16,7 +16,7 @@ import yaml
 from safetensors.torch import load_file
 from transformers import BertConfig, BertModel
 
-from flows.retrain import run_streaming, training_command
+from flows.launch import run_streaming, training_command
 from tasks.config import LaunchConfig
 from tests.tasks.train_testkit import DATASET, QUESTIONS, prepared_toy_lists
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from flows.retrain import training_command
+from flows.launch import training_command
 from flows.serve import schedule_for
 from tasks.config import LaunchConfig, load_params
 
@@ -42,7 +42,7 @@ def test_schedule_comes_from_params() -> None:
 def test_training_output_streams_and_failures_keep_the_tail(capfd) -> None:  # noqa: ANN001
     import pytest
 
-    from flows.retrain import TrainingProcessError, run_streaming
+    from flows.launch import TrainingProcessError, run_streaming
 
     code, tail = run_streaming([sys.executable, "-c", "print('step 1'); print('step 2')"], ROOT, {}, 60)
     assert code == 0 and "step 2" in tail

@@ -1,36 +1,11 @@
-"""Prefect behaviour on the real (test-harness) API: the prepare cache and the Secret block as a token source."""
+"""Prefect behaviour on the real (test-harness) API: the Secret block as a token source."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from prefect import flow
 from prefect.blocks.system import Secret
 
-from flows.retrain import prepare_task, prepared_outputs_exist
-from tasks.config import PushConfig, load_params
-from tasks.layout import Layout
+from tasks.config import PushConfig
 from tasks.push import load_prefect_secret, resolve_token
-from tests.e2e_support import link_raw_data, quick_params
-
-
-def test_a_repeated_prepare_is_served_from_the_cache(tmp_path: Path) -> None:
-    quick_params(tmp_path)
-    link_raw_data(tmp_path)
-    layout = Layout(tmp_path)
-    cfg = load_params(tmp_path / "params.yaml")
-
-    @flow
-    def prepare_twice() -> tuple[str, str, str]:
-        first = prepare_task(cfg, layout, return_state=True)
-        second = prepare_task(cfg, layout, return_state=True)
-        (layout.prepared / "wikiqa-test" / "manifest.json").unlink()  # a lost output must not be served cached
-        refresh = not prepared_outputs_exist(cfg, layout)
-        third = prepare_task.with_options(refresh_cache=refresh)(cfg, layout, return_state=True)
-        return first.name, second.name, third.name
-
-    assert prepare_twice() == ("Completed", "Cached", "Completed")
-    assert (layout.prepared / "wikiqa-test" / "manifest.json").is_file()
 
 
 def test_token_from_a_prefect_secret_block() -> None:

@@ -173,19 +173,22 @@ def test_success_without_the_model_on_the_shared_volume_fails(fake_kubectl: Path
         run_pytorchjob(launch(poll_seconds=0.01), tmp_path, "run-9", tmp_path / PARAMS)
 
 
-def test_train_task_dispatches_to_the_pytorchjob(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_flow_launches_a_pytorchjob_instead_of_a_local_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import logging
 
-    import flows.retrain as retrain
+    import flows.launch as launch_module
     from tasks.layout import Layout
 
     seen: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(retrain, "get_run_logger", lambda: logging.getLogger("test"))
-    monkeypatch.setattr(retrain, "run_pytorchjob", lambda *args: seen.append(args))
-    monkeypatch.setattr(retrain, "run_streaming", lambda *args: pytest.fail("no local subprocess for a pytorchjob"))
+    monkeypatch.setattr(launch_module, "run_pytorchjob", lambda *args: seen.append(args))
+    monkeypatch.setattr(
+        launch_module, "run_streaming", lambda *args: pytest.fail("no local subprocess for a pytorchjob")
+    )
     overrides = {"launch": {"kind": "pytorchjob", "image": "registry.example.org/rerank:cuda"}}
     cfg = load_params(ROOT / "params.yaml", overrides=overrides)
-    retrain.train_task.fn(cfg, Layout(tmp_path), "run-9", tmp_path / PARAMS)
+    launch_module.launch_training(cfg, Layout(tmp_path), "run-9", tmp_path / PARAMS, logging.getLogger("test"))
     assert seen and seen[0][:4] == (cfg.launch, tmp_path, "run-9", tmp_path / PARAMS)
 
 

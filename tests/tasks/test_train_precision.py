@@ -33,6 +33,17 @@ def test_bf16_follows_the_hardware() -> None:
     assert use_bf16("bf16") is torch_backend.bf16_supported(device)
 
 
+def test_auto_picks_bf16_exactly_where_it_is_native(monkeypatch: pytest.MonkeyPatch, caplog) -> None:  # noqa: ANN001
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert use_bf16("auto") is torch_backend.bf16_supported(device)
+    monkeypatch.setattr(torch_backend, "bf16_supported", lambda device: False)
+    with caplog.at_level(logging.WARNING, logger="tasks.train"):
+        assert use_bf16("auto") is False
+    assert "no native bf16" not in caplog.text  # auto falls back quietly: fp32 is what it asked for there
+    monkeypatch.setattr(torch_backend, "bf16_supported", lambda device: True)
+    assert use_bf16("auto") is True
+
+
 def test_bf16_without_native_kernels_falls_back_to_fp32_and_says_so(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
