@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import BertConfig, BertModel, BertTokenizerFast, PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+from transformers import (
+    BertConfig,
+    BertModel,
+    BertTokenizerFast,
+    PreTrainedTokenizerFast,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+)
 
 from rerank_lib import CrossEncoder
 
@@ -51,7 +58,7 @@ def build_tiny_bert(folder: Path, seed: int = 0) -> Path:
 CAUSAL_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
 TEMPLATE_WORDS = (
     "judge whether document meets requirements based on query and instruct provided note that can only be or "
-    "system user assistant given web search retrieve passages answer < > : \" ."
+    'system user assistant given web search retrieve passages answer < > : " .'
 ).split()
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
@@ -68,7 +75,8 @@ def build_tiny_causal_lm(folder: Path, seed: int = 0) -> Path:
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
     folder.mkdir(parents=True, exist_ok=True)
-    vocab = ["[UNK]", *CAUSAL_SPECIALS, *dict.fromkeys(WORDS + TEMPLATE_WORDS), *"abcdefghijklmnopqrstuvwxyz0123456789,?!"]
+    words = dict.fromkeys(WORDS + TEMPLATE_WORDS)
+    vocab = ["[UNK]", *CAUSAL_SPECIALS, *words, *"abcdefghijklmnopqrstuvwxyz0123456789,?!"]
     backend = Tokenizer(models.WordLevel({token: i for i, token in enumerate(vocab)}, unk_token="[UNK]"))
     backend.normalizer = normalizers.Lowercase()
     backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
