@@ -116,17 +116,15 @@ def parse_template(template: str) -> tuple[tuple[str, str | None], ...]:
 
 
 def longest_first(first: int, second: int, budget: int) -> tuple[int, int]:
-    """Lengths after removing tokens one at a time from the longer side (the second on ties), as tokenizers do."""
-    excess = first + second - budget
-    if excess <= 0:
+    """Lengths that fit ``budget`` as the tokenizers' ``longest_first`` cuts them: the shorter side (the first on
+    ties) keeps up to half the budget, the longer side takes the rest."""
+    if first + second <= budget:
         return first, second
-    if first > second:
-        cut = min(first - second, excess)
-        first, excess = first - cut, excess - cut
-    elif second > first:
-        cut = min(second - first, excess)
-        second, excess = second - cut, excess - cut
-    return first - excess // 2, second - (excess - excess // 2)
+    if first <= second:
+        keep = min(first, budget // 2)
+        return keep, budget - keep
+    keep = min(second, budget // 2)
+    return budget - keep, keep
 
 
 class LogitScore:

@@ -57,12 +57,12 @@ def _worker(model: CrossEncoder, device: str, threads: int | None, inbox: Any, o
         task = inbox.get()
         if task is None:
             return
-        chunk_id, pairs, options = task
+        call_id, chunk_id, pairs, options = task
         try:
             scores = model.predict(pairs, show_progress_bar=False, convert_to_tensor=True, **options)
-            outbox.put((chunk_id, scores.cpu().numpy(), None))
+            outbox.put((call_id, chunk_id, scores.cpu().numpy(), None))
         except Exception as error:  # reported to the caller, who raises it
-            outbox.put((chunk_id, None, f"{type(error).__name__}: {error}"))
+            outbox.put((call_id, chunk_id, None, f"{type(error).__name__}: {error}"))
 
 
 class PredictPool:
@@ -96,6 +96,7 @@ class PredictPool:
                 self.processes.append(process)
         finally:
             model.train(was_training)
+        self._calls = 0
         self._finalizer = weakref.finalize(self, _stop, self.processes, self.inbox)
         self._await_ready()
 
@@ -130,16 +131,26 @@ class PredictPool:
             chunk_size = min(MAX_CHUNK_PAIRS, max(1, math.ceil(len(pairs) / (4 * len(self.processes)))))
         if chunk_size < 1:
             raise ConfigError(f"chunk_size must be positive; got {chunk_size}.")
+        self._calls += 1
+        call_id = self._calls
         starts = range(0, len(pairs), chunk_size)
         for chunk_id, start in enumerate(starts):
-            self.inbox.put((chunk_id, pairs[start : start + chunk_size], options))
+            self.inbox.put((call_id, chunk_id, pairs[start : start + chunk_size], options))
         results: dict[int, np.ndarray] = {}
+        errors: list[str] = []
         show = bool(show_progress_bar) and len(starts) > 1
-        for _ in tqdm(range(len(starts)), desc="Chunks", disable=not show):
-            chunk_id, scores, error = self._get()
-            if error is not None:
-                raise WorkerError(f"Predict worker failed on chunk {chunk_id}: {error}")
-            results[chunk_id] = scores
+        with tqdm(total=len(starts), desc="Chunks", disable=not show) as progress:
+            while len(results) + len(errors) < len(starts):  # every chunk answers, so none is left for the next call
+                answer_call, chunk_id, scores, error = self._get()
+                if answer_call != call_id:
+                    continue
+                if error is not None:
+                    errors.append(f"chunk {chunk_id}: {error}")
+                else:
+                    results[chunk_id] = scores
+                progress.update()
+        if errors:
+            raise WorkerError(f"Predict worker failed on {errors[0]}")
         return torch.from_numpy(np.concatenate([results[chunk_id] for chunk_id in range(len(starts))]))
 
     def close(self) -> None:
