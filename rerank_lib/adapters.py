@@ -73,6 +73,21 @@ def add_adapter(model: CrossEncoder, peft_config: Any) -> None:
     model.model = peft.get_peft_model(model.model, config)
 
 
+def lora_config(r: int = 8, alpha: float = 16.0, dropout: float = 0.1, target_modules: list[str] | None = None) -> Any:
+    """A ``peft.LoraConfig`` from the four settings params.yaml exposes (``train.adapter``)."""
+    from peft import LoraConfig
+
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules)
+
+
+def save_trained(model: CrossEncoder, path: str | os.PathLike) -> Path:
+    """The folder a training run ships: merged (with ``adapter/`` beside it) for an adapter model, else as is."""
+    if is_peft_model(model.model):
+        return save_merged(model, path)
+    model.save_pretrained(path)
+    return Path(path)
+
+
 def merge_adapter(model: CrossEncoder) -> None:
     """Fold the adapter into the base weights: ``model.model`` becomes a plain transformers model again."""
     if not is_peft_model(model.model):

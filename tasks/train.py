@@ -19,6 +19,7 @@ from transformers import set_seed
 from transformers.trainer import TRAINER_STATE_NAME
 
 from rerank_lib import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+from rerank_lib.adapters import lora_config, save_trained
 from rerank_lib.data.embeddings import BiEncoder
 from rerank_lib.errors import ConfigError, ModelLoadError
 from rerank_lib.fusion import attach_score_fusion, remove_score_fusion
@@ -205,6 +206,8 @@ def run_train(
 
     set_seed(cfg.seed)  # the new scoring head is initialised from this seed
     model = CrossEncoder(resolve_base_model(cfg.base_model), num_labels=1, max_length=cfg.max_length)
+    if cfg.adapter is not None:  # LoRA: the head trains in full beside it; the model ships merged (adapter/ beside)
+        model.add_adapter(lora_config(**cfg.adapter.model_dump()))
     losses = {
         name: build_loss(f"train.datasets.{name}", spec.loss, spec.loss_options, model)
         for name, spec in cfg.datasets.items()
@@ -250,7 +253,7 @@ def run_train(
     if not trainer.is_world_process_zero():
         return TrainResult(Path(out), rows, trainer.state.global_step, seconds, resume)
 
-    model.save_pretrained(out)
+    save_trained(model, out)
     fusion = apply_score_fusion(cfg, prior, Path(out))
     _write_training_log(Path(out) / TRAINING_LOG_FILE, trainer.state.log_history)
     if evaluator is not None:
