@@ -10,7 +10,7 @@ samples the resident set size every 5 ms: the result is the wall time of the min
 RSS just before it. glibc serves allocations above 128 KiB with mmap, so freed arrays leave RSS at once.
 
 Strategies: ``per-query`` scores one query at a time against the whole corpus (what mining did before the batched
-blocks: ``query_batch_size=1`` and one block); ``batched`` is the default (256 queries x 65,536-passage blocks with a
+blocks: ``query_batch_size=1`` and one block); ``batched`` is the default (256 queries x 16,384-passage blocks with a
 running top-k); ``faiss-flat`` and ``faiss-hnsw`` search a faiss index (exact, and HNSW32, approximate), index build
 included; their recall is the share of the batched (exact) negatives they also find.
 

@@ -95,7 +95,7 @@ def mine_hard_negatives(
     dataset_name: str = "mining",
     exclude: Mapping[str, Iterable[str]] | None = None,
     query_batch_size: int = 256,
-    corpus_block_size: int = 65_536,
+    corpus_block_size: int = 16_384,
     faiss_index: str | None = None,
 ) -> pd.DataFrame | Any:
     """Add mined negatives to (query, positive) rows.
@@ -286,7 +286,7 @@ class _Scorer:
     ) -> None:
         self.method, self.batch_size, self.show = method, batch_size, show_progress_bar
         self.corpus_size = len(texts)
-        self.query_batch_size, self.corpus_block_size, self.faiss_index = 256, 65_536, None
+        self.query_batch_size, self.corpus_block_size, self.faiss_index = 256, 16_384, None
         self.encoder = self.embeddings = self.bm25 = None
         if method in ("bi-encoder", "both"):
             self.encoder = as_encoder(model, max_length=max_length, device=device)
@@ -344,14 +344,14 @@ class _Scorer:
         def scores(columns: slice | np.ndarray, only_row: int | None = None) -> np.ndarray:
             rows = slice(None) if only_row is None else slice(only_row, only_row + 1)
             cosine = None
-            if batch_vectors is not None:
-                cosine = (batch_vectors[rows] @ self.embeddings[columns].T).astype(np.float64)
+            if batch_vectors is not None:  # float32, as the embeddings: the selection needs no more
+                cosine = batch_vectors[rows] @ self.embeddings[columns].T
             if lexical is None:
                 result = cosine
             elif cosine is None:
-                result = lexical[rows][:, columns]
+                result = np.array(lexical[rows][:, columns])  # a copy: the caller masks it
             else:
-                result = 0.5 * (cosine + 1) / 2 + 0.5 * lexical[rows][:, columns]
+                result = 0.5 * (cosine.astype(np.float64) + 1) / 2 + 0.5 * lexical[rows][:, columns]
             return result[0] if only_row is not None else result
 
         return scores
@@ -401,11 +401,11 @@ def _top_k_blocks(
     excluded_cols = np.array([col for known in excluded for col in sorted(known)], dtype=np.int64)
     for low in range(0, corpus_size, block_size):
         high = min(low + block_size, corpus_size)
-        block = np.array(scores(slice(low, high)), dtype=np.float64)
+        block = scores(slice(low, high))
         inside = (excluded_cols >= low) & (excluded_cols < high)
         block[excluded_rows[inside], excluded_cols[inside] - low] = -np.inf
         values, index = _block_top_k(block, limit)
-        values = np.concatenate([best_values, values], axis=1)
+        values = np.concatenate([best_values, values.astype(np.float64)], axis=1)
         index = np.concatenate([best_index, index + low], axis=1)
         order = np.lexsort((index, -values), axis=1)[:, :limit]
         best_values, best_index = np.take_along_axis(values, order, 1), np.take_along_axis(index, order, 1)
