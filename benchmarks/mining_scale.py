@@ -129,6 +129,7 @@ def mine_child(folder: Path, passages: int, strategy: str, out: Path) -> None:
     sampler.join()
     negatives = mined[[c for c in mined.columns if c.startswith("negative")]].values.tolist()
     result = {"seconds": seconds, "peak_rss_mib": (max(peak[0], rss_bytes()) - baseline) / 2**20}
+    result["load_average_1min_after"] = os.getloadavg()[0]  # the machine is shared: how busy it was
     out.write_text(json.dumps({**result, "queries": len(queries), "negatives": negatives}))
 
 
@@ -171,14 +172,14 @@ def markdown(results: dict[str, Any]) -> str:
         f"Mining scale, measured {results['measured']} ({results['machine']['cpus']} CPUs): 5 negatives per query "
         "from the top 50, bi-encoder embeddings precomputed (384 dims).",
         "",
-        "| passages | queries | strategy | seconds | peak RSS above start (MiB) | recall vs batched |",
-        "|---:|---:|---|---:|---:|---:|",
+        "| passages | queries | strategy | seconds | peak RSS above start (MiB) | recall vs batched | load (1 min) |",
+        "|---:|---:|---|---:|---:|---:|---:|",
     ]
     for row in results["rows"]:
         recall = "" if row["recall_vs_batched"] is None else f"{row['recall_vs_batched']:.3f}"
         lines.append(
             f"| {row['passages']:,} | {row['queries']:,} | {row['strategy']} | {row['seconds']:.1f} | "
-            f"{row['peak_rss_mib']:.0f} | {recall} |"
+            f"{row['peak_rss_mib']:.0f} | {recall} | {row['load_average_1min_after']:.1f} |"
         )
     lines += ["", f"Command: `{results['command']}`", ""]
     return "\n".join(lines)

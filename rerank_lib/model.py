@@ -183,7 +183,19 @@ class CrossEncoder(nn.Module):
 
         config = AutoConfig.from_pretrained(source, **hub_kwargs, **(config_kwargs or {}))
         saved = _saved_settings(local_dir, config)
+        # Settings that can be wrong are checked before the weights load.
+        self.prompt_settings = PromptSettings.from_saved(
+            saved,
+            {
+                "prompts": prompts,
+                "default_prompt_name": default_prompt_name,
+                "default_document_prompt_name": default_document_prompt_name,
+            },
+        )
+        self._call_prompts: tuple[str, str] | None = None
         causal = is_causal_lm_config(config)
+        if causal and not isinstance(logit_score, LogitScoreConfig):
+            logit_score = LogitScoreConfig.from_dict(logit_score or saved.get("logit_score") or {})
         is_classifier = _is_sequence_classifier(config)
         if causal:
             if num_labels not in (None, 1):
@@ -213,19 +225,10 @@ class CrossEncoder(nn.Module):
         self.tokenizer = AutoTokenizer.from_pretrained(source, **hub_kwargs, **(tokenizer_kwargs or {}))
         self.logit_score: LogitScore | None = None
         if causal:
-            self.logit_score = self._causal_scorer(logit_score if logit_score is not None else saved.get("logit_score"))
+            self.logit_score = self._causal_scorer(logit_score)
         self.max_length = self._resolve_max_length(max_length)
         self.model_name_or_path = source
         self.trust_remote_code = trust_remote_code
-        self.prompt_settings = PromptSettings.from_saved(
-            saved,
-            {
-                "prompts": prompts,
-                "default_prompt_name": default_prompt_name,
-                "default_document_prompt_name": default_document_prompt_name,
-            },
-        )
-        self._call_prompts: tuple[str, str] | None = None
 
         saved_path = _read_st_activation_path(local_dir, config) if local_dir.is_dir() else None
         if saved_path is None and not local_dir.is_dir():
@@ -284,14 +287,12 @@ class CrossEncoder(nn.Module):
         self.new_parameters = set(info.get("missing_keys") or ())
         return model
 
-    def _causal_scorer(self, setting: LogitScoreConfig | dict[str, Any] | None) -> LogitScore:
+    def _causal_scorer(self, setting: LogitScoreConfig) -> LogitScore:
         """The causal LM's scorer; its prompts are padded on the left, so the last position is the answer's."""
-        if isinstance(setting, dict):
-            setting = LogitScoreConfig.from_dict(setting)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        return LogitScore(setting or LogitScoreConfig(), self.tokenizer)
+        return LogitScore(setting, self.tokenizer)
 
     @staticmethod
     def _read_hub_st_activation(source: str, config: PretrainedConfig, hub_kwargs: dict[str, Any]) -> str | None:
@@ -603,6 +604,7 @@ class CrossEncoder(nn.Module):
         setattr(transformer.config, ST_CONFIG_KEY, settings)
         self.model.save_pretrained(folder, safe_serialization=safe_serialization)
         if self.has_adapter:  # peft writes the adapter only: the config says what to build it on
+            transformer.config.architectures = [type(transformer).__name__]
             transformer.config.save_pretrained(folder)
             (folder / MODEL_CARD_FILE).unlink(missing_ok=True)  # peft's placeholder card
         self.tokenizer.save_pretrained(folder)

@@ -77,7 +77,9 @@ def test_saved_adapter_folder_reloads_with_equal_scores(tiny_bert_dir: Path, tmp
     files = {path.name for path in (tmp_path / "saved").iterdir()}
     assert {"adapter_config.json", "adapter_model.safetensors", "config.json", "tokenizer.json"} <= files
     assert "model.safetensors" not in files  # the frozen base is not copied
-    assert json.loads((tmp_path / "saved" / "config.json").read_text())["sentence_transformers"]["adapter"] is True
+    config = json.loads((tmp_path / "saved" / "config.json").read_text())
+    assert config["sentence_transformers"]["adapter"] is True
+    assert config["architectures"] == ["BertForSequenceClassification"]
     torch.manual_seed(99)  # another random head at load: the saved one must replace it
     loaded = CrossEncoder(tmp_path / "saved", device="cpu")
     assert loaded.has_adapter
@@ -106,6 +108,15 @@ class StopAfterSave(TrainerCallback):
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         control.should_training_stop = True
+
+
+def test_an_adapter_folder_exports_merged_to_onnx(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    model = adapted(tiny_bert_dir)
+    train(model, tmp_path)
+    model.save_pretrained(tmp_path / "saved")
+    exported = CrossEncoder(tmp_path / "saved", device="cpu", backend="onnx")
+    assert not exported.has_adapter and (tmp_path / "saved" / "onnx" / "model.onnx").is_file()
+    assert abs(exported.predict(PAIRS) - model.predict(PAIRS)).max() < 1e-5
 
 
 def test_an_interrupted_adapter_run_resumes_to_the_uninterrupted_weights(tiny_bert_dir: Path, tmp_path: Path) -> None:
@@ -149,6 +160,15 @@ def test_adapter_folder_pushed_to_the_hub_loads_from_the_repo(
         assert {"adapter_config.json", "adapter_model.safetensors", "config.json"} <= set(hub.files("org/lora"))
         loaded = CrossEncoder("org/lora", device="cpu", token=token)
     assert loaded.has_adapter and abs(loaded.predict(PAIRS) - expected).max() < 1e-6
+
+
+def test_a_three_label_adapter_model_reloads_with_its_three_labels(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = CrossEncoder(tiny_bert_dir, num_labels=3, device="cpu").add_adapter(lora())
+    model.save_pretrained(tmp_path / "three")
+    loaded = CrossEncoder(tmp_path / "three", device="cpu")
+    assert loaded.num_labels == 3
+    assert abs(loaded.predict(PAIRS) - model.predict(PAIRS)).max() < 1e-6
 
 
 def test_adapter_errors_are_clear(tiny_bert_dir: Path, tmp_path: Path) -> None:
