@@ -8,7 +8,7 @@ inputs; sorting happens within a chunk.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,18 +53,22 @@ def token_sorted_batches(
     max_length: int,
     batch_size: int,
     chunk_pairs: int = CHUNK_PAIRS,
+    encode: Callable[[list[str], list[str]], dict[str, list[list[int]]]] | None = None,
 ) -> Iterator[Batch]:
-    """Batches of ``pairs`` (longest first within each chunk), tokenized as ``CrossEncoder.tokenize`` does."""
+    """Batches of ``pairs`` (longest first within each chunk), tokenized as ``CrossEncoder.tokenize`` does.
+
+    ``encode(first_texts, second_texts)`` replaces the tokenizer's pair encoding (prompts, a causal-LM template);
+    it returns unpadded ids per pair, truncated to ``max_length``.
+    """
     names = list(getattr(tokenizer, "model_input_names", None) or ["input_ids", "attention_mask"])
     for chunk_start in range(0, len(pairs), chunk_pairs):
         chunk = pairs[chunk_start : chunk_start + chunk_pairs]
-        encoding = tokenizer(
-            [str(pair[0]) for pair in chunk],
-            [str(pair[1]) for pair in chunk],
-            truncation="longest_first",
-            max_length=max_length,
-        )
-        encoded = {name: encoding[name] for name in names if name in encoding}
+        first, second = [str(pair[0]) for pair in chunk], [str(pair[1]) for pair in chunk]
+        if encode is not None:
+            encoded = encode(first, second)
+        else:
+            encoding = tokenizer(first, second, truncation="longest_first", max_length=max_length)
+            encoded = {name: encoding[name] for name in names if name in encoding}
         lengths = np.array([len(ids) for ids in encoded["input_ids"]])
         order = np.argsort(-lengths, kind="stable")
         for start in range(0, len(order), batch_size):

@@ -30,6 +30,8 @@ WEIGHT_FILES = (
     "model.safetensors.index.json",
     "pytorch_model.bin",
     "pytorch_model.bin.index.json",
+    "adapter_model.safetensors",  # a LoRA adapter with its head (the base model's weights live elsewhere)
+    "adapter_model.bin",
 )
 # A vocabulary much smaller than the embedding table is not this model's tokenizer (tables are often padded up).
 MIN_VOCABULARY_SHARE = 0.5

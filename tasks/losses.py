@@ -41,12 +41,22 @@ def build_loss(key: str, name: str, options: dict[str, Any], model: nn.Module) -
     resolved = dict(options)
     for option in CLASS_OPTIONS:
         value = resolved.get(option)
-        if isinstance(value, str):
-            scheme = getattr(losses_module, value, None)
-            if not isinstance(scheme, type):
-                raise ConfigError(f"{key}.loss_options.{option}: unknown class {value!r} in rerank_lib.losses.")
-            resolved[option] = scheme()
+        if isinstance(value, (str, dict)):
+            resolved[option] = _scheme(f"{key}.loss_options.{option}", value)
     try:
         return cls(model, **resolved)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{key}: cannot build {name} with {options}: {error}") from error
+
+
+def _scheme(key: str, value: str | dict[str, Any]) -> Any:
+    """A scheme instance from its class name, or from ``{class: Name, option: value, ...}`` (e.g. a convention)."""
+    spec = {"class": value} if isinstance(value, str) else dict(value)
+    name = spec.pop("class", None)
+    scheme = getattr(losses_module, name, None) if isinstance(name, str) else None
+    if not isinstance(scheme, type):
+        raise ConfigError(f"{key}: unknown class {name!r} in rerank_lib.losses.")
+    try:
+        return scheme(**spec)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{key}: cannot build {name} with {spec}: {error}") from error

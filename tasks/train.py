@@ -17,6 +17,7 @@ from datasets import Dataset, DatasetDict
 from transformers import set_seed
 
 from rerank_lib import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+from rerank_lib.adapters import lora_config, save_trained
 from rerank_lib.bi_encoder import BiEncoder
 from rerank_lib.errors import ConfigError, ModelLoadError
 from rerank_lib.fusion import attach_score_fusion, remove_score_fusion
@@ -178,6 +179,8 @@ def build_trainer(
     """The model (new head seeded from ``cfg.seed``), its losses and the trainer; also whether bf16 is used."""
     set_seed(cfg.seed)
     model = CrossEncoder(resolve_base_model(cfg.base_model), num_labels=1, max_length=cfg.max_length)
+    if cfg.adapter is not None:  # LoRA: the head trains in full beside it; the model ships merged (adapter/ beside)
+        model.add_adapter(lora_config(**cfg.adapter.model_dump()))
     losses = {
         name: build_loss(f"train.datasets.{name}", spec.loss, spec.loss_options, model)
         for name, spec in cfg.datasets.items()
@@ -271,7 +274,7 @@ def save_trained_model(
 ) -> None:
     """The model, its score fusion, the training and evaluation logs, and the summary, into ``result.model_dir``."""
     out = result.model_dir
-    trainer.model.save_pretrained(out)
+    save_trained(trainer.model, out)  # an adapter model ships merged, with adapter/ beside it
     fusion = apply_score_fusion(cfg, plan.prior, out)
     _write_training_log(out / TRAINING_LOG_FILE, trainer.state.log_history)
     if plan.evaluator is not None:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import BertConfig, BertModel, BertTokenizerFast
+from transformers import (
+    BertConfig,
+    BertModel,
+    BertTokenizerFast,
+    PreTrainedTokenizerFast,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+)
 
 from rerank_lib import CrossEncoder
 
@@ -46,6 +53,64 @@ def build_tiny_bert(folder: Path, seed: int = 0) -> Path:
     )
     BertModel(config).save_pretrained(folder)
     return folder
+
+
+CAUSAL_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
+TEMPLATE_WORDS = (
+    "judge whether document meets requirements based on query and instruct provided note that can only be or "
+    'system user assistant given web search retrieve passages answer < > : " .'
+).split()
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_tiny_causal_lm(folder: Path, seed: int = 0) -> Path:
+    """A 2-layer, 32-wide Qwen3ForCausalLM (the Qwen3-Reranker architecture) with a word-level tokenizer.
+
+    The vocabulary has "yes" and "no" (the answer tokens), the Qwen chat markers as special tokens and the words of
+    the Qwen3-Reranker template; a small chat template renders system/user turns the Qwen way.
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+    folder.mkdir(parents=True, exist_ok=True)
+    words = dict.fromkeys(WORDS + TEMPLATE_WORDS)
+    vocab = ["[UNK]", *CAUSAL_SPECIALS, *words, *"abcdefghijklmnopqrstuvwxyz0123456789,?!"]
+    backend = Tokenizer(models.WordLevel({token: i for i, token in enumerate(vocab)}, unk_token="[UNK]"))
+    backend.normalizer = normalizers.Lowercase()
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="[UNK]",
+        pad_token="<|endoftext|>",
+        eos_token="<|im_end|>",
+        extra_special_tokens=CAUSAL_SPECIALS,
+        model_max_length=256,
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(seed)
+    config = Qwen3Config(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        max_position_embeddings=512,
+        tie_word_embeddings=False,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    Qwen3ForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_causal_lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-causal-lm"))
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,7 @@ WEIGHT_FILES = (
     "model.safetensors.index.json",
     "pytorch_model.bin",
     "pytorch_model.bin.index.json",
+    "adapter_model.safetensors",  # an adapter folder is exported merged: a newer adapter makes the export stale
 )
 
 # Modules each backend needs, and the pyproject extra that installs them.

@@ -27,7 +27,9 @@ def unsupported_reason(model: nn.Module) -> str | None:
     bert = getattr(model, "bert", None)
     if bert is None or getattr(bert, "pooler", None) is None:
         return "no BERT pooler"
-    if not isinstance(getattr(model, "classifier", None), nn.Linear):
+    classifier = getattr(model, "classifier", None)
+    classifier = getattr(classifier, "original_module", classifier)  # a head trained beside a PEFT adapter
+    if not isinstance(classifier, nn.Linear):
         return "the classifier is not a single linear layer"
     if getattr(config, "position_embedding_type", "absolute") not in (None, "absolute"):
         return f"position_embedding_type {config.position_embedding_type!r}"

@@ -11,6 +11,13 @@ cosine mapped onto [0, 1] and the BM25 score divided by the query's best BM25 sc
 scale. With ``cross_encoder``, the candidates in the window and the positive are rescored by it, and the margin,
 the top-k order and the output scores use its scores (the usual way to drop false negatives and to make targets
 for distillation losses).
+
+Scale: queries are scored in batches against the corpus in blocks (one matrix product per block) while a running
+top-k per query keeps only the best candidates, so memory stays bounded by the block size rather than queries x
+corpus, and ties keep the earlier corpus position. Past about a million passages, ``faiss_index`` (a faiss index
+factory string such as ``"Flat"`` or ``"HNSW32"``, needs ``pip install 'rerank-pipeline[faiss]'``) searches the
+bi-encoder embeddings instead; approximate indexes trade a few candidates for speed. ``benchmarks/mining_scale.py``
+measures both. A ``datasets.Dataset`` in gives a ``Dataset`` out (a DataFrame, or records, give a DataFrame).
 """
 
 from __future__ import annotations
@@ -89,7 +96,10 @@ def mine_hard_negatives(
     device: str | None = None,
     dataset_name: str = "mining",
     exclude: Mapping[str, Iterable[str]] | None = None,
-) -> pd.DataFrame:
+    query_batch_size: int = 256,
+    corpus_block_size: int = 16_384,
+    faiss_index: str | None = None,
+) -> pd.DataFrame | Any:
     """Add mined negatives to (query, positive) rows.
 
     Args:
@@ -118,8 +128,21 @@ def mine_hard_negatives(
         cache_dir, use_cache: where corpus embeddings and the BM25 index are cached (default: the rerank_lib cache).
         exclude: ``{query: documents}`` that are never negatives of that query, besides its positives (e.g. the
             candidates it is already labelled against, when mined negatives are added to a labelled list).
+        query_batch_size, corpus_block_size: queries scored together, and corpus documents per matrix product.
+        faiss_index: ``method="bi-encoder"`` only: search a faiss index built with this factory string (``"Flat"``:
+            exact; ``"HNSW32"``: approximate, for corpora past a million passages) instead of the blocks.
+
+    Returns:
+        A ``datasets.Dataset`` when ``dataset`` is one (toolkit code calls ``.column_names``), else a DataFrame with
+        the mining statistics in ``attrs["mining"]``.
     """
     _check_options(method, model, num_negatives, range_min, range_max, margin, margin_type, sampling, output_format)
+    if faiss_index is not None and method != "bi-encoder":
+        raise ValueError(f"faiss_index searches bi-encoder embeddings; method {method!r} needs the exact blocks.")
+    if query_batch_size < 1 or corpus_block_size < 1:
+        raise ValueError(
+            f"query_batch_size and corpus_block_size must be positive; got {query_batch_size}, {corpus_block_size}."
+        )
     frame = _as_frame(dataset)
     require_rows(frame, dataset_name)
     query_column, positive_column = _columns(frame, query_column, positive_column)
@@ -147,6 +170,11 @@ def mine_hard_negatives(
 
     stats = MiningStats(rows=len(frame), queries=len(queries), corpus=len(texts))
     scorer = _Scorer(method, model, texts, batch_size, max_length, device, cache_dir, use_cache, show_progress_bar)
+    scorer.query_batch_size, scorer.corpus_block_size, scorer.faiss_index = (
+        query_batch_size,
+        corpus_block_size,
+        faiss_index,
+    )
     candidates, positive_scores = scorer.rank(queries, known, rows_of_query, positions, range_max)
     if cross_encoder is not None:
         candidates, positive_scores = _rescore(
@@ -171,6 +199,10 @@ def mine_hard_negatives(
     result = _output(rows, output_format, num_negatives, list_labels, include_scores, stats)
     result.attrs["mining"] = asdict(stats)
     logger.info("Mined hard negatives (%s, %s): %s", method, output_format, asdict(stats))
+    if _is_hf_dataset(dataset):
+        from datasets import Dataset
+
+        return Dataset.from_pandas(result, preserve_index=False)
     return result
 
 
@@ -201,6 +233,10 @@ def _check_options(
         raise ValueError(f"sampling must be 'top' or 'random'; got {sampling!r}.")
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}; got {output_format!r}.")
+
+
+def _is_hf_dataset(dataset: Any) -> bool:
+    return type(dataset).__module__.startswith("datasets.") and hasattr(dataset, "column_names")
 
 
 def _as_frame(dataset: Any) -> pd.DataFrame:
@@ -251,6 +287,8 @@ class _Scorer:
         show_progress_bar: bool | None,
     ) -> None:
         self.method, self.batch_size, self.show = method, batch_size, show_progress_bar
+        self.corpus_size = len(texts)
+        self.query_batch_size, self.corpus_block_size, self.faiss_index = 256, 16_384, None
         self.encoder = self.embeddings = self.bm25 = None
         if method in ("bi-encoder", "both"):
             self.encoder = as_encoder(model, max_length=max_length, device=device)
@@ -272,39 +310,128 @@ class _Scorer:
         """Each query's best ``limit`` candidates, and each row's positive score (``positions``: its corpus slot)."""
         query_vectors = None
         if self.encoder is not None:
-            query_vectors = np.asarray(self.encoder.encode(queries, batch_size=self.batch_size))
+            query_vectors = np.asarray(self.encoder.encode(queries, batch_size=self.batch_size), dtype=np.float32)
+        if self.faiss_index is not None:
+            return self._rank_with_faiss(query_vectors, known, rows_of_query, positions, limit)
+        corpus_size = self.corpus_size
+        step = self.query_batch_size
+        if self.bm25 is not None:  # each query's BM25 row spans the corpus: bound the batch to ~160 MB of them
+            step = max(1, min(step, 20_000_000 // max(corpus_size, 1)))
         candidates: list[_Candidates] = []
         positive_scores = [0.0] * len(positions)
-        for index in tqdm(range(len(queries)), desc="Mining", disable=not self.show):
-            scores = self._scores(queries[index], None if query_vectors is None else query_vectors[index])
-            for row in rows_of_query[index]:
-                positive_scores[row] = float(scores[positions[row]])
-            candidates.append(_top(scores, known[index], limit))
+        for start in tqdm(range(0, len(queries), step), desc="Mining", disable=not self.show):
+            batch = list(range(start, min(start + step, len(queries))))
+            block_scores = self._block_scorer(queries, query_vectors, batch)
+            for offset, index in enumerate(batch):
+                rows = rows_of_query[index]
+                columns = np.array([positions[row] for row in rows], dtype=np.int64)
+                values = block_scores(columns, only_row=offset)
+                for row, value in zip(rows, values, strict=True):
+                    positive_scores[row] = float(value)
+            candidates.extend(
+                _top_k_blocks(block_scores, [known[i] for i in batch], corpus_size, limit, self.corpus_block_size)
+            )
         return candidates, positive_scores
 
-    def _scores(self, query: str, vector: np.ndarray | None) -> np.ndarray:
-        cosine = self.embeddings @ vector if vector is not None and self.embeddings is not None else None
-        if self.bm25 is None:
-            return cosine
-        lexical = self.bm25.get_scores(query)
-        if cosine is None:
-            return lexical
-        best = lexical.max()
-        return 0.5 * (cosine + 1) / 2 + 0.5 * (lexical / best if best > 0 else lexical * 0)
+    def _block_scorer(self, queries: list[str], vectors: np.ndarray | None, batch: list[int]) -> Any:
+        """``scores(columns, only_row=None)``: the batch's scores of the given corpus columns (a slice or an array)."""
+        lexical = None
+        if self.bm25 is not None:
+            lexical = np.stack([self.bm25.get_scores(queries[index]) for index in batch]).astype(np.float64)
+            if self.embeddings is not None:  # "both": BM25 divided by each query's best BM25 score
+                best = lexical.max(axis=1, keepdims=True)
+                lexical = np.divide(lexical, best, out=np.zeros_like(lexical), where=best > 0)
+        batch_vectors = vectors[batch] if vectors is not None else None
+
+        def scores(columns: slice | np.ndarray, only_row: int | None = None) -> np.ndarray:
+            rows = slice(None) if only_row is None else slice(only_row, only_row + 1)
+            cosine = None
+            if batch_vectors is not None:  # float32, as the embeddings: the selection needs no more
+                cosine = batch_vectors[rows] @ self.embeddings[columns].T
+            if lexical is None:
+                result = cosine
+            elif cosine is None:
+                result = np.array(lexical[rows][:, columns])  # a copy: the caller masks it
+            else:
+                result = 0.5 * (cosine.astype(np.float64) + 1) / 2 + 0.5 * lexical[rows][:, columns]
+            return result[0] if only_row is not None else result
+
+        return scores
+
+    def _rank_with_faiss(
+        self,
+        vectors: np.ndarray,
+        known: list[set[int]],
+        rows_of_query: list[list[int]],
+        positions: list[int],
+        limit: int,
+    ) -> tuple[list[_Candidates], list[float]]:
+        """Candidates from a faiss inner-product index over the (unit) corpus embeddings."""
+        try:
+            import faiss
+        except ImportError as error:
+            raise ImportError("faiss_index needs faiss: pip install 'rerank-pipeline[faiss]'.") from error
+        corpus = np.ascontiguousarray(self.embeddings, dtype=np.float32)
+        index = faiss.index_factory(corpus.shape[1], self.faiss_index, faiss.METRIC_INNER_PRODUCT)
+        if not index.is_trained:
+            index.train(corpus)
+        index.add(corpus)
+        depth = min(len(corpus), limit + max((len(k) for k in known), default=0))
+        found_scores, found_index = index.search(np.ascontiguousarray(vectors, dtype=np.float32), depth)
+        candidates = []
+        for query, (values, ids) in enumerate(zip(found_scores, found_index, strict=True)):
+            keep = [i for i, doc in enumerate(ids) if doc >= 0 and int(doc) not in known[query]][:limit]
+            candidates.append(_Candidates(ids[keep].astype(np.int64), values[keep].astype(np.float64)))
+        positive_scores = [0.0] * len(positions)
+        for query, rows in enumerate(rows_of_query):
+            for row in rows:
+                positive_scores[row] = float(vectors[query] @ corpus[positions[row]])
+        return candidates, positive_scores
 
 
-def _top(scores: np.ndarray, excluded: set[int], limit: int) -> _Candidates:
-    """The ``limit`` best positions outside ``excluded``, best first; ties go to the earlier corpus position."""
-    scores = np.asarray(scores, dtype=np.float64).copy()
-    if excluded:
-        scores[list(excluded)] = -np.inf
-    allowed = np.flatnonzero(np.isfinite(scores))
-    if len(allowed) > limit:
-        kth = np.partition(scores[allowed], len(allowed) - limit)[len(allowed) - limit]
-        allowed = allowed[scores[allowed] >= kth]
-    order = np.lexsort((allowed, -scores[allowed]))[:limit]
-    chosen = allowed[order]
-    return _Candidates(chosen, scores[chosen])
+def _top_k_blocks(
+    scores: Any, excluded: list[set[int]], corpus_size: int, limit: int, block_size: int
+) -> list[_Candidates]:
+    """Each batch row's ``limit`` best corpus positions outside its excluded set, best first (ties: lower position).
+
+    The corpus is scored ``block_size`` columns at a time; a running top-k per row is merged with each block's.
+    """
+    rows = len(excluded)
+    best_values = np.full((rows, 0), -np.inf)
+    best_index = np.zeros((rows, 0), dtype=np.int64)
+    excluded_rows = np.array([row for row, known in enumerate(excluded) for _ in known], dtype=np.int64)
+    excluded_cols = np.array([col for known in excluded for col in sorted(known)], dtype=np.int64)
+    for low in range(0, corpus_size, block_size):
+        high = min(low + block_size, corpus_size)
+        block = scores(slice(low, high))
+        inside = (excluded_cols >= low) & (excluded_cols < high)
+        block[excluded_rows[inside], excluded_cols[inside] - low] = -np.inf
+        values, index = _block_top_k(block, limit)
+        values = np.concatenate([best_values, values.astype(np.float64)], axis=1)
+        index = np.concatenate([best_index, index + low], axis=1)
+        order = np.lexsort((index, -values), axis=1)[:, :limit]
+        best_values, best_index = np.take_along_axis(values, order, 1), np.take_along_axis(index, order, 1)
+    candidates = []
+    for values, index in zip(best_values, best_index, strict=True):
+        finite = np.isfinite(values)
+        candidates.append(_Candidates(index[finite], values[finite]))
+    return candidates
+
+
+def _block_top_k(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``k`` largest values and their columns (unordered), ties at the cut resolved to lower columns."""
+    width = block.shape[1]
+    if width <= k:
+        return block, np.broadcast_to(np.arange(width), block.shape).copy()
+    chosen = np.argpartition(-block, k - 1, axis=1)[:, :k]
+    kth = np.take_along_axis(block, chosen, 1).min(axis=1)
+    above = (block > kth[:, None]).sum(axis=1)
+    ties = (block == kth[:, None]).sum(axis=1)
+    for row in np.flatnonzero(ties > k - above):  # the cut falls inside a tie: take the lowest columns of it
+        higher = np.flatnonzero(block[row] > kth[row])
+        equal = np.flatnonzero(block[row] == kth[row])[: k - len(higher)]
+        chosen[row] = np.concatenate([higher, equal])
+    return np.take_along_axis(block, chosen, 1), chosen
 
 
 def _rescore(

@@ -1,6 +1,7 @@
 """Ranking losses, one module per loss; each is built as ``Loss(model, **options)`` and called as
 ``loss(inputs, labels)`` with the batch's text columns in order."""
 
+from rerank_lib.losses.adr_mse import ADRMSELoss
 from rerank_lib.losses.binary_cross_entropy import BinaryCrossEntropyLoss
 from rerank_lib.losses.cached_multiple_negatives_ranking import CachedMultipleNegativesRankingLoss
 from rerank_lib.losses.cross_entropy import CrossEntropyLoss
@@ -22,6 +23,7 @@ from rerank_lib.losses.plist_mle import PListMLELambdaWeight, PListMLELoss
 from rerank_lib.losses.rank_net import RankNetLoss
 
 __all__ = [
+    "ADRMSELoss",
     "BaseWeightingScheme",
     "BinaryCrossEntropyLoss",
     "CachedMultipleNegativesRankingLoss",

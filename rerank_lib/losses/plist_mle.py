@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -13,37 +13,58 @@ from rerank_lib.losses._listwise import right_align, score_lists
 from rerank_lib.losses._scoring import check_mini_batch_size, require_single_output, zero_loss
 from rerank_lib.model import CrossEncoder
 
+RankConvention = Literal["zero_based", "one_based"]
+RANK_CONVENTIONS = ("zero_based", "one_based")
+
 
 class PListMLELambdaWeight(nn.Module):
     """Weight of each rank position in PListMLELoss; the loss normalizes each list's weights to sum to 1.
 
-    The default weight of the document at 1-based rank ``r`` in a list of ``n`` is ``2^(n - r + 1) - 1`` (the paper's
-    choice: a mistake at the top costs most). It is computed as ``2^-(r - 1) - 2^-n``, the same weights divided by
-    ``2^n``, so that lists longer than 127 documents do not overflow float32 (the normalized weights are identical).
+    Two conventions of the paper's ``2^(n - r) - 1`` (a mistake at the top costs most), by name:
+
+    * ``"zero_based"`` (default; sentence-transformers v4.0.1): ranks counted from 0, so the weights run from
+      ``2^n - 1`` at the top to ``1`` at the bottom;
+    * ``"one_based"`` (newer sentence-transformers releases): ranks counted from 1, from ``2^(n - 1) - 1`` to ``0``;
+      the last document's step has no weight, and a one-document list no loss.
+
+    The two differ after normalization (the ``- 1`` does not scale), so pick the one the recipe was tuned with. Both
+    are computed divided by ``2^n`` (``2^-r - 2^-n``), which leaves the normalized weights unchanged and keeps lists
+    longer than 127 documents from overflowing float32.
 
     Args:
-        rank_discount_fn: optional ``fn(ranks) -> weights`` over a (rows, width) float tensor of 1-based ranks;
-            its weights at padding positions are ignored. E.g. ``lambda ranks: 1.0 / torch.log2(ranks + 1)``.
+        rank_discount_fn: optional ``fn(mask) -> weights``, as in sentence-transformers: it receives the (rows, width)
+            bool mask of the left-packed lists and returns (rows, width) weights, e.g.
+            ``lambda mask: 1.0 / torch.log2(torch.arange(2, mask.shape[1] + 2).expand(mask.shape))``; weights at
+            padding positions are ignored. It replaces the convention's weights.
+        convention: ``"zero_based"`` or ``"one_based"`` (see above).
     """
 
-    def __init__(self, rank_discount_fn: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        rank_discount_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        convention: RankConvention = "zero_based",
+    ) -> None:
         super().__init__()
+        if convention not in RANK_CONVENTIONS:
+            raise ValueError(f"PListMLELambdaWeight: convention must be one of {RANK_CONVENTIONS}; got {convention!r}.")
         self.rank_discount_fn = rank_discount_fn
+        self.convention = convention
 
     def forward(self, mask: torch.Tensor) -> torch.Tensor:
         """(rows, width) weights for left-packed lists; 0 outside ``mask``."""
-        ranks = torch.arange(1, mask.shape[1] + 1, device=mask.device, dtype=torch.float).expand(mask.shape)
         if self.rank_discount_fn is not None:
-            weights = self.rank_discount_fn(ranks)
+            weights = torch.as_tensor(self.rank_discount_fn(mask), device=mask.device).float()
         else:
+            first = 1 if self.convention == "one_based" else 0
+            ranks = torch.arange(first, mask.shape[1] + first, device=mask.device, dtype=torch.float)
             lengths = mask.sum(dim=1, keepdim=True).float()
-            weights = torch.exp2(-(ranks - 1)) - torch.exp2(-lengths)
-        return torch.where(mask, weights.float(), torch.zeros_like(ranks))
+            weights = torch.exp2(-ranks.expand(mask.shape)) - torch.exp2(-lengths)
+        return torch.where(mask, weights.expand(mask.shape), torch.zeros(mask.shape, device=mask.device))
 
     def get_config_dict(self) -> dict[str, Any]:
         fn = self.rank_discount_fn
         name = None if fn is None else f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
-        return {"class": type(self).__name__, "params": {"rank_discount_fn": name}}
+        return {"class": type(self).__name__, "params": {"rank_discount_fn": name, "convention": self.convention}}
 
 
 DEFAULT_LAMBDA_WEIGHT = PListMLELambdaWeight()
@@ -99,7 +120,9 @@ class PListMLELoss(nn.Module):
 
     Args:
         model: a CrossEncoder with ``num_labels == 1``.
-        lambda_weight: position weights; ``None`` gives plain ListMLE.
+        lambda_weight: position weights; ``None`` gives plain ListMLE. The default counts ranks from 0 as
+            sentence-transformers v4.0.1 does; ``PListMLELambdaWeight(convention="one_based")`` weighs as its newer
+            releases do (in params: ``lambda_weight: {class: PListMLELambdaWeight, convention: one_based}``).
         activation_fn: applied to the logits first.
         respect_input_order: True: the documents are listed in target order (best first) and the grades only
             select which documents count; False: the target order is the grades, highest first.

@@ -37,6 +37,10 @@ class CrossEncoderTrainingArguments(TrainingArguments):
             the first token only, the one its classifier reads (keys and values still cover every token): the same
             logits and gradients, about a sixth less work for a 6-layer model. Other architectures train as they
             are. Turn it off for a custom loss that reads the last layer's hidden states of every token.
+        prompts: prompts used while training, overriding the model's default prompts (which apply otherwise, as
+            at predict time): a text put before every query, or per dataset name (of a ``DatasetDict``) a query
+            prompt or ``{"query": ..., "document": ...}``. Store the prompts meant for inference with the model
+            (``CrossEncoder(..., prompts=, default_prompt_name=)``).
         layerwise_lr_decay: 1.0 (default) trains every parameter at ``learning_rate``; below 1, a parameter ``d``
             steps below the head trains at ``learning_rate * layerwise_lr_decay ** d`` (the top encoder layer at
             ``d = 1``, the embeddings deepest): the base model's lower layers keep more of what they knew. The trainer
@@ -71,8 +75,14 @@ class CrossEncoderTrainingArguments(TrainingArguments):
         metadata={"help": "In (0, 1]: each layer below the head trains at this factor times the rate above it."},
     )
 
+    prompts: str | dict[str, Any] | None = field(
+        default=None,
+        metadata={"help": "A query prompt for every dataset, or per dataset name a query prompt or {query, document}."},
+    )
+
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check_prompts(self.prompts)
         if not 0.0 < self.layerwise_lr_decay <= 1.0:
             raise ConfigError(f"layerwise_lr_decay={self.layerwise_lr_decay!r} must be in (0, 1].")
         # Text columns are read by the loss; dropping "unused" columns would drop the data itself.
@@ -94,3 +104,15 @@ class CrossEncoderTrainingArguments(TrainingArguments):
         if callable(sampler):
             data["batch_sampler"] = f"{getattr(sampler, '__module__', '?')}.{getattr(sampler, '__qualname__', sampler)}"
         return data
+
+
+def _check_prompts(prompts: Any) -> None:
+    if prompts is None or isinstance(prompts, str):
+        return
+    if not isinstance(prompts, dict):
+        raise ConfigError(f"prompts must be a text or a dict per dataset name; got {type(prompts).__name__}.")
+    for name, value in prompts.items():
+        if isinstance(value, str):
+            continue
+        if not isinstance(value, dict) or not set(value) <= {"query", "document"}:
+            raise ConfigError(f"prompts[{name!r}] must be a text or {{'query': ..., 'document': ...}}; got {value!r}.")

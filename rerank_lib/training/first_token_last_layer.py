@@ -23,6 +23,7 @@ from torch import nn
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.bert.modeling_bert import eager_attention_forward
 
+from rerank_lib.adapters import base_model
 from rerank_lib.backends.first_token_split import unsupported_reason
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def _first_token_forward(
 
 def _last_layer(model: nn.Module) -> nn.Module | None:
     """The last encoder layer of a supported BERT classifier (a CrossEncoder or the transformers model), else None."""
-    inner = getattr(model, "model", model)  # CrossEncoder keeps the transformers model in .model
+    inner = base_model(getattr(model, "model", model))  # CrossEncoder keeps it in .model, maybe under an adapter
     reason = unsupported_reason(inner)
     if reason is not None:
         logger.debug("Last layer runs in full: %s.", reason)

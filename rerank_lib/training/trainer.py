@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 from transformers.trainer_utils import EvalLoopOutput, HubStrategy, SaveStrategy, seed_worker
 
+from rerank_lib.adapters import load_adapter_weights
 from rerank_lib.columns import DATASET_NAME_KEY, LABEL_COLUMNS
 from rerank_lib.errors import ConfigError
 from rerank_lib.model import CrossEncoder
@@ -508,7 +509,7 @@ class CrossEncoderTrainer(Trainer):
         features = list(inputs.values())
         loss_fn = self._loss_for(dataset_name)
         unwrapped = self.accelerator.unwrap_model(model)
-        with forward_through(model, unwrapped):
+        with forward_through(model, unwrapped), self._prompts_for(unwrapped, dataset_name):
             loss = loss_fn(features, labels)
         if isinstance(loss, dict):
             if not loss:
@@ -516,6 +517,20 @@ class CrossEncoderTrainer(Trainer):
             self._record_components("train" if unwrapped.training else "eval", loss)
             loss = sum(loss.values())
         return (loss, {}) if return_outputs else loss
+
+    def _prompts_for(self, model: nn.Module, dataset_name: str | None) -> contextlib.AbstractContextManager:
+        """``args.prompts`` for this batch's dataset; without them the model's own default prompts apply."""
+        prompts = self.args.prompts
+        if prompts is None or not hasattr(model, "using_prompts"):
+            return contextlib.nullcontext()
+        if isinstance(prompts, str):
+            return model.using_prompts(prompt=prompts)
+        if dataset_name not in prompts:
+            return contextlib.nullcontext()
+        chosen = prompts[dataset_name]
+        if isinstance(chosen, str):
+            return model.using_prompts(prompt=chosen)
+        return model.using_prompts(prompt=chosen.get("query"), document_prompt=chosen.get("document"))
 
     def _loss_for(self, dataset_name: str | None) -> nn.Module:
         if not isinstance(self.loss, dict):
@@ -564,13 +579,26 @@ class CrossEncoderTrainer(Trainer):
 
     # ----- evaluation -----
     def _run_evaluator(self, metric_key_prefix: str) -> dict[str, float]:
+        """The evaluator's metrics, computed once by the main process and sent to every process.
+
+        Under data parallelism each process holds the same weights, so one evaluation suffices; every process
+        receives its result, so logging, ``metric_for_best_model`` and early stopping agree across processes.
+        """
         if self.evaluator is None:
             return {}
-        output_path = os.path.join(self.args.output_dir, "eval") if self.is_world_process_zero() else None
-        epoch = self.state.epoch if self.state.epoch is not None else -1
-        results = self.evaluator(self.model, output_path=output_path, epoch=epoch, steps=self.state.global_step)
-        if isinstance(results, (int, float)):  # evaluators of the old API return one score
-            results = {"score": float(results)}
+        results: Any = None
+        if self.is_world_process_zero():
+            output_path = os.path.join(self.args.output_dir, "eval")
+            epoch = self.state.epoch if self.state.epoch is not None else -1
+            model = self.accelerator.unwrap_model(self.model)
+            results = self.evaluator(model, output_path=output_path, epoch=epoch, steps=self.state.global_step)
+            if isinstance(results, (int, float)):  # evaluators of the old API return one score
+                results = {"score": float(results)}
+            results = {key: float(value) for key, value in results.items()}
+        if self.args.world_size > 1:
+            from accelerate.utils import broadcast_object_list
+
+            results = broadcast_object_list([results], from_process=0)[0]
         self.card_collector.record_evaluation(self.evaluator, results)
         return {f"{metric_key_prefix}_{key}": float(value) for key, value in results.items()}
 
@@ -664,6 +692,9 @@ class CrossEncoderTrainer(Trainer):
     def _load_weights_into(model: CrossEncoder, checkpoint: str) -> None:
         from safetensors.torch import load_file
 
+        if model.has_adapter:  # an adapter checkpoint holds the adapter and the head, not the frozen base
+            load_adapter_weights(model.model, checkpoint)
+            return
         weights = os.path.join(checkpoint, "model.safetensors")
         if not os.path.isfile(weights):
             raise FileNotFoundError(f"No model.safetensors in checkpoint {checkpoint}.")

@@ -12,7 +12,8 @@ from torch import nn
 import rerank_lib.losses as losses
 from rerank_lib.activation import activation_from_path
 
-ELEVEN = [
+LOSSES = [
+    "ADRMSELoss",
     "BinaryCrossEntropyLoss",
     "CrossEntropyLoss",
     "MSELoss",
@@ -36,6 +37,12 @@ SCHEMES = [
 NO_PAPER = {"BinaryCrossEntropyLoss", "CrossEntropyLoss", "MSELoss"}
 
 EXPECTED_CONFIG = {
+    "ADRMSELoss": {
+        "temperature": 1.0,
+        "discount": "log2",
+        "activation_fn": "torch.nn.modules.linear.Identity",
+        "mini_batch_size": None,
+    },
     "BinaryCrossEntropyLoss": {"activation_fn": "torch.nn.modules.linear.Identity", "pos_weight": None},
     "CrossEntropyLoss": {"activation_fn": "torch.nn.modules.linear.Identity"},
     "MSELoss": {"activation_fn": "torch.nn.modules.linear.Identity"},
@@ -53,7 +60,10 @@ EXPECTED_CONFIG = {
     },
     "ListNetLoss": {"activation_fn": "torch.nn.modules.linear.Identity", "mini_batch_size": None},
     "PListMLELoss": {
-        "lambda_weight": {"class": "PListMLELambdaWeight", "params": {"rank_discount_fn": None}},
+        "lambda_weight": {
+            "class": "PListMLELambdaWeight",
+            "params": {"rank_discount_fn": None, "convention": "zero_based"},
+        },
         "activation_fn": "torch.nn.modules.linear.Identity",
         "respect_input_order": True,
         "mini_batch_size": None,
@@ -93,12 +103,12 @@ def build(name: str) -> nn.Module:
 
 
 def test_everything_is_exported() -> None:
-    for name in ELEVEN + SCHEMES:
+    for name in LOSSES + SCHEMES:
         assert name in losses.__all__
         assert getattr(losses, name) is not None
 
 
-@pytest.mark.parametrize("name", ELEVEN)
+@pytest.mark.parametrize("name", LOSSES)
 def test_default_config_is_json_and_matches_the_documented_defaults(name: str) -> None:
     config = build(name).get_config_dict()
     assert json.loads(json.dumps(config)) == EXPECTED_CONFIG[name]
@@ -106,7 +116,7 @@ def test_default_config_is_json_and_matches_the_documented_defaults(name: str) -
     assert type(activation_from_path(activation, 1)).__name__ == activation.rsplit(".", 1)[1]
 
 
-@pytest.mark.parametrize("name", ELEVEN)
+@pytest.mark.parametrize("name", LOSSES)
 def test_citation_is_bibtex(name: str) -> None:
     citation = getattr(losses, name).citation
     assert isinstance(citation, str)

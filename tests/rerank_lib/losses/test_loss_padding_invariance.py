@@ -16,6 +16,7 @@ from torch import nn
 
 from rerank_lib import CrossEncoder
 from rerank_lib.losses import (
+    ADRMSELoss,
     LambdaLoss,
     LambdaRankScheme,
     ListMLELoss,
@@ -40,6 +41,7 @@ LISTWISE: dict[str, Callable[[nn.Module], nn.Module]] = {
     "Lambda-NDCG2PP-k2": lambda m: LambdaLoss(m, weighting_scheme=NDCGLoss2PPScheme(), k=2),
     "RankNet": lambda m: RankNetLoss(m),
     "ListNet-minibatch": lambda m: ListNetLoss(m, mini_batch_size=2),
+    "ADRMSE": lambda m: ADRMSELoss(m),
 }
 PER_QUERY_MEAN = {"ListNet", "PListMLE", "PListMLE-by-grade", "ListMLE", "ListMLE-by-grade", "ListNet-minibatch"}
 

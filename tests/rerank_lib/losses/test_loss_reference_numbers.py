@@ -162,10 +162,18 @@ def test_plistmle_long_lists_do_not_overflow() -> None:
     assert value.item() == pytest.approx(reference, rel=1e-5)
 
 
-def test_plistmle_custom_rank_discount() -> None:
+def test_plistmle_custom_rank_discount_takes_the_mask_as_in_sentence_transformers() -> None:
     model, lists = listwise_fixture(seed=6)
-    weight = PListMLELambdaWeight(rank_discount_fn=lambda ranks: 1.0 / torch.log2(ranks + 1.0))
-    value = call(PListMLELoss(model, lambda_weight=weight)).item()
+    received = []
+
+    def discount(mask: torch.Tensor) -> torch.Tensor:  # the toolkit's signature: the (rows, width) bool mask
+        received.append(mask)
+        ranks = torch.arange(1, mask.shape[1] + 1, dtype=torch.float).expand(mask.shape)
+        return 1.0 / torch.log2(ranks + 1.0)
+
+    value = call(PListMLELoss(model, lambda_weight=PListMLELambdaWeight(rank_discount_fn=discount))).item()
+    assert received and received[0].dtype == torch.bool
+    assert received[0].sum(dim=1).tolist() == [len(docs) for docs in DOCS]
     expected = []
     for scores, _grades in lists:
         n = len(scores)
@@ -173,6 +181,25 @@ def test_plistmle_custom_rank_discount() -> None:
         lse = [math.log(sum(math.exp(s) for s in scores[r:])) for r in range(n)]
         expected.append(-sum(w[r] / sum(w) * (scores[r] - lse[r]) for r in range(n)))
     assert value == pytest.approx(sum(expected) / len(expected), rel=1e-6)
+
+
+@pytest.mark.parametrize(("convention", "first_rank"), [("zero_based", 0), ("one_based", 1)])
+def test_plistmle_rank_conventions_by_name(convention: str, first_rank: int) -> None:
+    """zero_based (v4.0.1, the default): 2^(n - r) - 1 with r = 0..n-1; one_based (newer toolkits): r = 1..n."""
+    model, lists = listwise_fixture(seed=8)
+    weight = PListMLELambdaWeight(convention=convention)
+    value = call(PListMLELoss(model, lambda_weight=weight)).item()
+    expected = []
+    for scores, _grades in lists:
+        n = len(scores)
+        w = [2.0 ** (n - r) - 1 for r in range(first_rank, n + first_rank)]
+        lse = [math.log(sum(math.exp(s) for s in scores[r:])) for r in range(n)]
+        expected.append(-sum(w[r] / sum(w) * (scores[r] - lse[r]) for r in range(n)))
+    assert value == pytest.approx(sum(expected) / len(expected), rel=1e-6)
+    default = call(PListMLELoss(model)).item()
+    assert (default == pytest.approx(value, rel=1e-7)) == (convention == "zero_based")
+    with pytest.raises(ValueError, match="convention must be one of"):
+        PListMLELambdaWeight(convention="two_based")
 
 
 SCHEMES = {

@@ -15,6 +15,7 @@ from torch import nn
 
 from rerank_lib import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
 from rerank_lib.losses import (
+    ADRMSELoss,
     BinaryCrossEntropyLoss,
     CachedMultipleNegativesRankingLoss,
     CrossEntropyLoss,
@@ -92,6 +93,7 @@ CASES = {
     "LambdaLoss": Case(LambdaLoss, LISTS),
     "RankNetLoss": Case(RankNetLoss, LISTS),
     "ListMLELoss": Case(lambda m: ListMLELoss(m, mini_batch_size=4), LISTS),
+    "ADRMSELoss": Case(ADRMSELoss, LISTS),
 }
 
 

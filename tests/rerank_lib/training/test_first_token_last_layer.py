@@ -119,3 +119,24 @@ def test_training_steps_use_it_and_train_the_same_weights(
         results[enabled] = flat_weights(model.model)
     assert not torch.equal(results[True], flat_weights(CrossEncoder(tiny_bert_dir, device="cpu").model))
     torch.testing.assert_close(results[True], results[False], atol=1e-5, rtol=1e-4)
+
+
+def test_a_lora_adapter_keeps_the_first_token_shortcut_with_the_same_logits_and_gradients(tiny_bert_dir: Path) -> None:
+    from peft import LoraConfig
+
+    torch.manual_seed(0)
+    model = CrossEncoder(tiny_bert_dir, device="cpu")
+    model.add_adapter(LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["query", "value", "dense"]))
+    for name, parameter in model.model.named_parameters():
+        if "lora_B" in name:  # LoRA starts at zero; move it so the adapter takes part in the check
+            torch.nn.init.normal_(parameter, std=0.1)
+    model.model.eval()
+    features = _features(model, with_types=True)
+    expected_logits, expected_grads = _logits_and_grads(model, features)
+    with last_layer_first_token_only(model) as active:
+        assert active
+        logits, grads = _logits_and_grads(model, features)
+    torch.testing.assert_close(logits, expected_logits, atol=1e-5, rtol=1e-4)
+    assert set(grads) == set(expected_grads) and any("lora_A" in name for name in grads)
+    for name, grad in expected_grads.items():
+        torch.testing.assert_close(grads[name], grad, atol=1e-5, rtol=1e-4)
