@@ -52,7 +52,7 @@ class DvcRecord:
         could not repeat it.
         """
         root = Path(root)
-        if not (root / ".dvc").is_dir():
+        if not (root / ".dvc").is_dir() or not _under_version_control(root):
             logger.info("No DVC repository in %s: every stage runs and nothing is recorded in dvc.lock.", root)
             return None
         if overrides:
@@ -108,3 +108,11 @@ def describe_changes(entries: Any) -> str:
             ]
             parts.append(f"{kind}: {', '.join(names)}")
     return "; ".join(parts) or "changed"
+
+
+def _under_version_control(root: Path) -> bool:
+    """DVC needs a git work tree around the project, unless it was set up with ``dvc init --no-scm``."""
+    if any((folder / ".git").exists() for folder in (root, *root.parents)):
+        return True
+    config = root / ".dvc" / "config"
+    return config.is_file() and "no_scm = true" in config.read_text(encoding="utf-8").lower()
