@@ -173,39 +173,31 @@ def _with_name(dataset: Any, name: str | None) -> Any:
 
 
 # ----- routing the loss through the DDP wrapper -----
-@contextlib.contextmanager
-def forward_through(wrapper: nn.Module, model: nn.Module) -> Iterator[None]:
-    """While active, every call of ``model(...)`` (as losses make through ``score_pairs``) goes through ``wrapper``.
+class ThroughWrapper(nn.Module):
+    """The CrossEncoder as a loss holds it under DistributedDataParallel: its calls go through the wrapper.
 
-    DistributedDataParallel synchronises gradients only for forward passes made through the wrapper; a loss holds
-    the bare CrossEncoder. The wrapper calls ``model`` back, and that inner call takes the model's own forward.
+    DDP synchronises gradients only for forward passes made through the wrapper, but a loss is built around the bare
+    CrossEncoder. When the trainer first sees the model wrapped, each loss's ``model`` is swapped, once, for this
+    stand-in: ``model(**features)`` and ``model.score_pairs(pairs)`` run through the wrapper, and everything else
+    (tokenizer, ``num_labels``, ``device``, ...) is the CrossEncoder's own. Training's end swaps the model back.
     """
-    if wrapper is model:
-        yield
-        return
-    own_forward = model.__dict__.get("forward")  # accelerate may have patched forward (autocast) on the instance
-    inside = False
 
-    def routed(*args: Any, **kwargs: Any) -> Any:
-        nonlocal inside
-        if inside:
-            if own_forward is not None:
-                return own_forward(*args, **kwargs)
-            return type(model).forward(model, *args, **kwargs)
-        inside = True
+    def __init__(self, wrapper: nn.Module, model: nn.Module) -> None:
+        super().__init__()
+        object.__setattr__(self, "wrapper", wrapper)  # not submodules: their parameters stay the model's
+        object.__setattr__(self, "inner", model)
+
+    def forward(self, **features: torch.Tensor) -> torch.Tensor:
+        return self.wrapper(**features)
+
+    def score_pairs(self, pairs: Sequence[Any]) -> torch.Tensor:
+        return self.wrapper(**self.inner.tokenize(pairs))
+
+    def __getattr__(self, name: str) -> Any:
         try:
-            return wrapper(*args, **kwargs)
-        finally:
-            inside = False
-
-    model.forward = routed
-    try:
-        yield
-    finally:
-        if own_forward is None:
-            del model.forward
-        else:
-            model.forward = own_forward
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(object.__getattribute__(self, "inner"), name)
 
 
 def _adapt_model(model: nn.Module) -> None:
@@ -509,7 +501,9 @@ class CrossEncoderTrainer(Trainer):
         features = list(inputs.values())
         loss_fn = self._loss_for(dataset_name)
         unwrapped = self.accelerator.unwrap_model(model)
-        with forward_through(model, unwrapped), self._prompts_for(unwrapped, dataset_name):
+        if model is not unwrapped:
+            self._route_losses_through(model, unwrapped)
+        with self._prompts_for(unwrapped, dataset_name):
             loss = loss_fn(features, labels)
         if isinstance(loss, dict):
             if not loss:
@@ -517,6 +511,25 @@ class CrossEncoderTrainer(Trainer):
             self._record_components("train" if unwrapped.training else "eval", loss)
             loss = sum(loss.values())
         return (loss, {}) if return_outputs else loss
+
+    def _losses(self) -> list[nn.Module]:
+        return list(self.loss.values()) if isinstance(self.loss, dict) else [self.loss]
+
+    def _route_losses_through(self, wrapper: nn.Module, model: nn.Module) -> None:
+        """Give each loss the wrapped model (once; see :class:`ThroughWrapper`)."""
+        for loss in self._losses():
+            held = getattr(loss, "model", None)
+            if held is model or (isinstance(held, ThroughWrapper) and held.wrapper is not wrapper):
+                loss.model = ThroughWrapper(wrapper, model)
+
+    def train(self, *args: Any, **kwargs: Any) -> Any:
+        """transformers' training loop; afterwards each loss holds the bare model again."""
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            for loss in self._losses():
+                if isinstance(getattr(loss, "model", None), ThroughWrapper):
+                    loss.model = loss.model.inner
 
     def _prompts_for(self, model: nn.Module, dataset_name: str | None) -> contextlib.AbstractContextManager:
         """``args.prompts`` for this batch's dataset; without them the model's own default prompts apply."""
@@ -657,6 +670,8 @@ class CrossEncoderTrainer(Trainer):
         return self.card_collector.model_card_data(self.accelerator.unwrap_model(self.model), self.args)
 
     # ----- saving and restoring -----
+    # transformers has no public hook for how weights are written: save_model() gathers a distributed model's state
+    # and hands it to _save(), which checkpoints call too, so _save is where a CrossEncoder folder is written.
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         """Save a CrossEncoder folder. A folder that already holds other files (checkpoints, logs) keeps them."""
         output_dir = output_dir if output_dir is not None else self.args.output_dir
@@ -679,6 +694,8 @@ class CrossEncoderTrainer(Trainer):
             model.save_pretrained(target)
         torch.save(self.args, target / "training_args.bin")
 
+    # Nor for how they are read back: resuming calls _load_from_checkpoint() and load_best_model_at_end
+    # _load_best_model(), both of which expect transformers' own file layout.
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
         target = self.accelerator.unwrap_model(model if model is not None else self.model)
         self._load_weights_into(target, resume_from_checkpoint)
@@ -795,6 +812,7 @@ class CrossEncoderTrainer(Trainer):
         extra = {"private": private} if private is not None else {}
         return self._push(commit_message or "End of training", token, revision, **extra, **kwargs)
 
+    # The per-save Hub upload (hub_strategy) has no public hook either: it goes through rerank_lib.hub here.
     def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
         """``hub_strategy`` at each save, as transformers defines it: the model and card at the repo root; with
         ``checkpoint``/``all_checkpoints`` also the whole checkpoint under ``last-checkpoint``/``checkpoint-N``."""
