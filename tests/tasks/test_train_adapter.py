@@ -37,7 +37,7 @@ def test_the_stage_ships_the_merged_model_and_the_adapter_with_equal_scores(
     trained_encoder = load_file(str(out / "model.safetensors"))["bert.encoder.layer.0.attention.self.query.weight"]
     base_encoder = base.model.bert.encoder.layer[0].attention.self.query.weight.detach()
     assert (trained_encoder - base_encoder).abs().max() > 0  # the adapter was folded into the weights
-    checkpoints = sorted((tmp_path / "artifacts" / "checkpoints").glob("checkpoint-*"))
+    checkpoints = sorted((tmp_path / "artifacts" / "checkpoints").glob("*/checkpoint-*"))  # a folder per config
     assert checkpoints and (checkpoints[-1] / "adapter_model.safetensors").is_file()
 
 
@@ -53,7 +53,7 @@ def test_the_rest_of_the_pipeline_evaluates_the_shipped_folder(tiny_bert_dir: Pa
          "negative": [[n] for _, _, n in QUESTIONS]}
     )  # fmt: skip
     frame.to_parquet(samples / "test.parquet", index=False)
-    cfg = EvaluateConfig(wikiqa_test="toy-test", bi_encoder=None)
+    cfg = EvaluateConfig(suite={"toy": {"kind": "reranking", "dataset": "toy-test", "first_stage": "none"}})
     tracking = TrackingConfig(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment="toy-lists")
     result = run_evaluate(cfg, tracking, out, tmp_path / "data" / "prepared", tmp_path / "eval", tmp_path)
     assert 0.0 <= result.metrics[result.primary_metric] <= 1.0
