@@ -26,7 +26,7 @@ from tasks.config import PromoteConfig, RegisterConfig, TrackingConfig
 from tasks.evaluate import pipeline_run_id
 from tasks.io import write_json_atomic
 from tasks.lineage import git_commit
-from tasks.mlflow_model import MODEL_ARTIFACT
+from tasks.mlflow_model import INFERENCE_OPTIONS, MODEL_ARTIFACT
 from tasks.promote import DATA_HASH_TAG, METRIC_TAG, SCORE_TAG, gate
 from tasks.tracking import flatten, mlflow_metric_name, resolve_tracking_uri, start_run
 
@@ -100,6 +100,7 @@ def run_register(
             pip_requirements=[f"torch=={version('torch')}", f"transformers=={version('transformers')}"],
             signature=infer_signature(example, np.array([0.5], dtype=np.float32)),
             input_example=example,
+            model_config=INFERENCE_OPTIONS,  # servers may pick another backend at load time
             registered_model_name=cfg.registered_model,
         )
     model_version = str(info.registered_model_version)
