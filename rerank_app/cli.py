@@ -64,7 +64,34 @@ def _parser() -> argparse.ArgumentParser:
     promote.add_argument("--version", required=True, help="registered model version")
     commands.add_parser("rollback", help="move the champion alias back to the previous champion")
     commands.add_parser("serve", help="serve the retrain flow on the cron schedule from params.yaml")
+    _add_serve_model(commands)
     return parser
+
+
+def _add_serve_model(commands: argparse._SubParsersAction) -> None:
+    serve_model = commands.add_parser(
+        "serve-model",
+        help="serve the registered champion over HTTP: MLflow's scoring server (POST /invocations) or a rerank API "
+        "(POST /rerank)",
+    )
+    serve_model.add_argument(
+        "--api",
+        choices=("mlflow", "rerank"),
+        default="mlflow",
+        help="mlflow: `mlflow models serve` (dataframe_split/dataframe_records rows of query and passage); "
+        "rerank: POST /rerank {query, documents, top_n} -> [{index, relevance_score}]",
+    )
+    serve_model.add_argument("--host", default="127.0.0.1")
+    serve_model.add_argument("--port", type=int, default=5001)
+    serve_model.add_argument("--version", default=None, help="registered version to serve (default: the champion)")
+    serve_model.add_argument("--backend", choices=BACKENDS, default="torch", help="inference engine (as predict)")
+    serve_model.add_argument("--quantize", choices=QUANTIZATIONS, default=None, help="int8: dynamic int8 (onnx)")
+    serve_model.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: torch or openvino only")
+    serve_model.add_argument("--workers", type=int, default=1, help="mlflow api: server processes")
+    serve_model.add_argument("--max-batch-pairs", type=int, default=64, help="rerank api: pairs per model call")
+    serve_model.add_argument(
+        "--max-queue", type=int, default=32, help="rerank api: requests that may wait; more get 503"
+    )
 
 
 def _read_pairs(path: str) -> list[tuple[str, str]]:
@@ -156,6 +183,14 @@ def main(argv: list[str] | None = None) -> int:
             from flows.serve import serve
 
             serve(root=str(root), params_path=args.params, profile=args.profile)
+        elif args.command == "serve-model":
+            from rerank_app.serve_model import serve_registered_model
+
+            options = {"backend": args.backend, "quantize": args.quantize, "precision": args.precision}
+            batching = {"max_batch_pairs": args.max_batch_pairs, "max_queued": args.max_queue}
+            serve_registered_model(
+                cfg, root, args.api, args.host, args.port, args.version, options, args.workers, batching
+            )
     except RerankError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
