@@ -63,7 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     promote = commands.add_parser("promote", help="make a registered version the champion by hand")
     promote.add_argument("--version", required=True, help="registered model version")
     commands.add_parser("rollback", help="move the champion alias back to the previous champion")
-    commands.add_parser("serve", help="serve the retrain flow on the cron schedule from params.yaml")
+    commands.add_parser(
+        "serve",
+        help="serve the retrain flow on the cron schedule from params.yaml (starts a local Prefect server "
+        "when PREFECT_API_URL is unset)",
+    )
     _add_serve_model(commands)
     return parser
 
@@ -180,9 +184,9 @@ def main(argv: list[str] | None = None) -> int:
                 version = rollback(cfg.promote, client, name, root / "artifacts")
             print(f"{name}@{cfg.promote.champion_alias} -> version {version}")
         elif args.command == "serve":
-            from flows.serve import serve
+            from rerank_app.local_prefect import serve_on_schedule
 
-            serve(root=str(root), params_path=args.params, profile=args.profile)
+            serve_on_schedule(root, args.params, args.profile)
         elif args.command == "serve-model":
             from rerank_app.serve_model import serve_registered_model
 
