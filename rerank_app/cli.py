@@ -68,16 +68,11 @@ def _parser() -> argparse.ArgumentParser:
         help="serve the retrain flow on the cron schedule from params.yaml (starts a local Prefect server "
         "when PREFECT_API_URL is unset)",
     )
-    _add_serve_model(commands)
-    return parser
-
-
-def _add_serve_model(commands: argparse._SubParsersAction) -> None:
-    serve_model = commands.add_parser(
-        "serve-model",
-        help="serve the registered champion over HTTP: MLflow's scoring server (POST /invocations) or a rerank API "
-        "(POST /rerank)",
+    serve_model_help = (
+        "serve the registered champion over HTTP: MLflow's scoring server (POST /invocations) or a rerank API "
+        "(POST /rerank)"
     )
+    serve_model = commands.add_parser("serve-model", help=serve_model_help, description=serve_model_help)
     serve_model.add_argument(
         "--api",
         choices=("mlflow", "rerank"),
@@ -96,6 +91,7 @@ def _add_serve_model(commands: argparse._SubParsersAction) -> None:
     serve_model.add_argument(
         "--max-queue", type=int, default=32, help="rerank api: requests that may wait; more get 503"
     )
+    return parser
 
 
 def _read_pairs(path: str) -> list[tuple[str, str]]:

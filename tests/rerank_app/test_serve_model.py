@@ -79,3 +79,11 @@ def test_the_mlflow_server_runs_in_this_interpreter_without_an_activated_venv() 
 
     int8 = mlflow_serve_env(served, {**INFERENCE_OPTIONS, "backend": "onnx", "quantize": "int8"}, base={})
     assert json.loads(int8[SERVING_MODEL_CONFIG]) == {"backend": "onnx", "quantize": "int8"}
+
+
+def test_serve_model_has_help(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve-model", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "usage: rerank serve-model" in text and "/invocations" in text and "/rerank" in text
