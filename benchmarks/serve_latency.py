@@ -23,6 +23,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -54,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent clients")
     parser.add_argument("--warmup", type=int, default=3, help="untimed requests per size first")
     parser.add_argument("--offline-pairs", type=int, default=600, help="pairs scored by the offline predict timing")
+    parser.add_argument("--threads", type=int, default=None, help="scoring threads (serve-model --threads)")
     parser.add_argument("--backends", nargs="+", choices=list(BACKENDS), default=list(BACKENDS))
     parser.add_argument("--apis", nargs="+", choices=APIS, default=list(APIS))
     parser.add_argument("--note", default="", help="a line added to the results (e.g. that the machine was shared)")
@@ -97,6 +99,7 @@ def start_server(
     command += ["--profile", args.profile] if args.profile else []
     command += ["serve-model", "--api", api, "--port", str(port), "--backend", backend["backend"]]
     command += ["--quantize", backend["quantize"]] if backend["quantize"] else []
+    command += ["--threads", str(args.threads)] if args.threads else []
     with log.open("wb") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -190,7 +193,11 @@ def measure_offline(args: argparse.Namespace, backend_name: str, work: Path, dat
     cfg = load_params(args.root / "params.yaml", profile=args.profile)
     served = resolve_served_version(cfg, args.root)
     folder = download_model_folder(served, work / f"offline-{backend_name.replace(' ', '-')}")
-    model = load_reranker(folder, device="cpu", **BACKENDS[backend_name])
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    model = load_reranker(folder, device="cpu", num_threads=args.threads, **BACKENDS[backend_name])
     questions, sentences = data
     pairs = []
     for index in range(args.offline_pairs // 20):
@@ -215,9 +222,11 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"# Serving latency ({result['date']})",
         "",
-        f"Model: {result['model']} (project root `{result['root']}`, profile `{result['profile']}`). "
+        f"Model: {result['model']} (project root `{result['root']}`, "
+        f"{'profile ' + result['profile'] if result['profile'] else 'its params.yaml'}). "
         f"Machine: {result['machine']['cpu']}, {result['machine']['logical_cpus']} logical CPUs, no GPU; "
-        f"load average {result['load_start'][0]:.2f} at start, {result['load_end'][0]:.2f} at the end. "
+        f"load average {result['load_start'][0]:.2f} at start, {result['load_end'][0]:.2f} at the end; "
+        f"scoring threads: {result['threads'] or 'torch default'}. "
         f"Command: `{result['command']}`.",
     ]
     if result["note"]:
@@ -266,13 +275,14 @@ def main(argv: list[str] | None = None) -> None:
                 servers += measure_server(args, api, backend, work, data)
     result = {
         "date": dt.date.today().isoformat(),
-        "command": "python benchmarks/serve_latency.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": shlex.join(["python", "benchmarks/serve_latency.py", *(argv if argv is not None else sys.argv[1:])]),
         "root": str(args.root),
         "profile": args.profile,
         "model": served.describe(),
         "machine": machine(),
         "load_start": load_start,
         "load_end": os.getloadavg(),
+        "threads": args.threads,
         "note": args.note,
         "servers": servers,
         "offline": offline,

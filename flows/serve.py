@@ -3,7 +3,7 @@
 This keeps a long-running process that Prefect triggers; for a team, deploy the same flow to a work pool
 instead (see infra/prefect/prefect.yaml). The cron runs are created by a Prefect server's scheduler, so serving
 needs a configured server (``PREFECT_API_URL``): in Prefect's ephemeral mode nothing would ever be scheduled.
-`rerank serve` starts a local server when none is configured (rerank_app/local_prefect.py).
+`rerank serve` starts a local server when none is configured.
 """
 
 from __future__ import annotations

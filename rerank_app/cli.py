@@ -86,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     serve_model.add_argument("--backend", choices=BACKENDS, default="torch", help="inference engine (as predict)")
     serve_model.add_argument("--quantize", choices=QUANTIZATIONS, default=None, help="int8: dynamic int8 (onnx)")
     serve_model.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: torch or openvino only")
+    serve_model.add_argument("--threads", type=int, default=None, help="CPU threads for scoring (default: torch's)")
     serve_model.add_argument("--workers", type=int, default=1, help="mlflow api: server processes")
     serve_model.add_argument("--max-batch-pairs", type=int, default=64, help="rerank api: pairs per model call")
     serve_model.add_argument(
@@ -187,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             from rerank_app.serve_model import serve_registered_model
 
             options = {"backend": args.backend, "quantize": args.quantize, "precision": args.precision}
+            options["num_threads"] = args.threads
             batching = {"max_batch_pairs": args.max_batch_pairs, "max_queued": args.max_queue}
             serve_registered_model(
                 cfg, root, args.api, args.host, args.port, args.version, options, args.workers, batching

@@ -122,10 +122,13 @@ def serve_rerank_api(
     served: ServedVersion, host: str, port: int, options: dict[str, Any], settings: BatchSettings
 ) -> None:
     """Download the version, load it with the chosen backend, and serve the API with uvicorn until interrupted."""
+    import torch
     import uvicorn
 
     from rerank_lib import load_reranker
 
+    if options.get("num_threads"):  # process-wide: a fused model's bi-encoder runs with it too
+        torch.set_num_threads(options["num_threads"])
     with tempfile.TemporaryDirectory(prefix="rerank-serve-") as workdir:
         folder = download_model_folder(served, Path(workdir))
         model = load_reranker(folder, device="cpu", **options)

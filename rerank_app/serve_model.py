@@ -40,6 +40,8 @@ def mlflow_serve_env(
     env["MLFLOW_TRACKING_URI"] = served.tracking_uri
     env["MLFLOW_REGISTRY_URI"] = served.tracking_uri
     overrides = {key: value for key, value in options.items() if value != INFERENCE_OPTIONS[key]}
+    if options.get("num_threads"):  # torch's process-wide count: a fused model's bi-encoder runs with it too
+        env["OMP_NUM_THREADS"] = str(options["num_threads"])
     if overrides:
         env[SERVING_MODEL_CONFIG] = json.dumps(overrides)
     else:

@@ -13,7 +13,7 @@ MODEL_ARTIFACT = "cross_encoder"
 INPUT_COLUMNS = ("query", "passage")
 # The inference engine, logged as the pyfunc's model_config: a server may override these keys at load time
 # (`mlflow.pyfunc.load_model(uri, model_config=...)`, or SERVING_MODEL_CONFIG for `mlflow models serve`).
-INFERENCE_OPTIONS: dict[str, Any] = {"backend": "torch", "quantize": None, "precision": "fp32"}
+INFERENCE_OPTIONS: dict[str, Any] = {"backend": "torch", "quantize": None, "precision": "fp32", "num_threads": None}
 
 
 def inference_options(model_config: dict[str, Any] | None) -> dict[str, Any]:

@@ -77,8 +77,12 @@ def test_the_mlflow_server_runs_in_this_interpreter_without_an_activated_venv() 
     assert env["MLFLOW_TRACKING_URI"] == env["MLFLOW_REGISTRY_URI"] == served.tracking_uri
     assert SERVING_MODEL_CONFIG not in env  # the logged defaults: nothing to override
 
-    int8 = mlflow_serve_env(served, {**INFERENCE_OPTIONS, "backend": "onnx", "quantize": "int8"}, base={})
-    assert json.loads(int8[SERVING_MODEL_CONFIG]) == {"backend": "onnx", "quantize": "int8"}
+    assert "OMP_NUM_THREADS" not in env
+
+    int8 = {**INFERENCE_OPTIONS, "backend": "onnx", "quantize": "int8", "num_threads": 1}
+    env = mlflow_serve_env(served, int8, base={})
+    assert json.loads(env[SERVING_MODEL_CONFIG]) == {"backend": "onnx", "quantize": "int8", "num_threads": 1}
+    assert env["OMP_NUM_THREADS"] == "1"  # torch's process-wide count (a fused model's bi-encoder)
 
 
 def test_serve_model_has_help(capsys: pytest.CaptureFixture) -> None:

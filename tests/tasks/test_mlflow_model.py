@@ -45,6 +45,7 @@ def test_load_time_options_override_only_known_keys() -> None:
         "backend": "onnx",
         "quantize": "int8",
         "precision": "fp32",
+        "num_threads": None,
     }
 
 
