@@ -218,6 +218,14 @@ def machine() -> dict[str, Any]:
     return speed_machine()
 
 
+def command_line(argv: list[str]) -> str:
+    """The command as run, with ``--note TEXT`` shortened (the note is printed on its own line)."""
+    words = ["python", "benchmarks/serve_latency.py", *argv]
+    if "--note" in words and words.index("--note") + 1 < len(words):
+        words[words.index("--note") + 1] = "..."
+    return shlex.join(words)
+
+
 def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"# Serving latency ({result['date']})",
@@ -275,7 +283,7 @@ def main(argv: list[str] | None = None) -> None:
                 servers += measure_server(args, api, backend, work, data)
     result = {
         "date": dt.date.today().isoformat(),
-        "command": shlex.join(["python", "benchmarks/serve_latency.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": command_line(argv if argv is not None else sys.argv[1:]),
         "root": str(args.root),
         "profile": args.profile,
         "model": served.describe(),
