@@ -100,7 +100,35 @@ def _parser() -> argparse.ArgumentParser:
     promote = commands.add_parser("promote", help="make a registered version the champion by hand")
     promote.add_argument("--version", required=True, help="registered model version")
     commands.add_parser("rollback", help="move the champion alias back to the previous champion")
-    commands.add_parser("serve", help="serve the retrain flow on the cron schedule from params.yaml")
+    commands.add_parser(
+        "serve",
+        help="serve the retrain flow on the cron schedule from params.yaml (starts a local Prefect server "
+        "when PREFECT_API_URL is unset)",
+    )
+    serve_model_help = (
+        "serve the registered champion over HTTP: MLflow's scoring server (POST /invocations) or a rerank API "
+        "(POST /rerank)"
+    )
+    serve_model = commands.add_parser("serve-model", help=serve_model_help, description=serve_model_help)
+    serve_model.add_argument(
+        "--api",
+        choices=("mlflow", "rerank"),
+        default="mlflow",
+        help="mlflow: `mlflow models serve` (dataframe_split/dataframe_records rows of query and passage); "
+        "rerank: POST /rerank {query, documents, top_n} -> [{index, relevance_score}]",
+    )
+    serve_model.add_argument("--host", default="127.0.0.1")
+    serve_model.add_argument("--port", type=int, default=5001)
+    serve_model.add_argument("--version", default=None, help="registered version to serve (default: the champion)")
+    serve_model.add_argument("--backend", choices=BACKENDS, default="torch", help="inference engine (as predict)")
+    serve_model.add_argument("--quantize", choices=QUANTIZATIONS, default=None, help="int8: dynamic int8 (onnx)")
+    serve_model.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: torch or openvino only")
+    serve_model.add_argument("--threads", type=int, default=None, help="CPU threads for scoring (default: torch's)")
+    serve_model.add_argument("--workers", type=int, default=1, help="mlflow api: server processes")
+    serve_model.add_argument("--max-batch-pairs", type=int, default=64, help="rerank api: pairs per model call")
+    serve_model.add_argument(
+        "--max-queue", type=int, default=32, help="rerank api: requests that may wait; more get 503"
+    )
     return parser
 
 
@@ -208,9 +236,20 @@ def _init_data(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> Non
 
 
 def _serve(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
-    from flows.serve import serve
+    """Scheduled retraining: a local Prefect server (started and stopped here) unless PREFECT_API_URL names one."""
+    from rerank_app.local_prefect import serve_on_schedule
 
-    serve(root=str(root), params_path=args.params, profile=args.profile)
+    serve_on_schedule(root, args.params, args.profile)
+
+
+def _serve_model(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
+    """Serve the champion (or ``--version``) with MLflow's scoring server or the /rerank API."""
+    from rerank_app.serve_model import serve_registered_model
+
+    options = {"backend": args.backend, "quantize": args.quantize, "precision": args.precision}
+    options["num_threads"] = args.threads
+    batching = {"max_batch_pairs": args.max_batch_pairs, "max_queued": args.max_queue}
+    serve_registered_model(cfg, root, args.api, args.host, args.port, args.version, options, args.workers, batching)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Path, PipelineConfig], None]] = {
@@ -222,6 +261,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Path, PipelineConfig], None]] 
     "promote": _promote,
     "rollback": _promote,
     "serve": _serve,
+    "serve-model": _serve_model,
     "dvc-yaml": _dvc_yaml,
     "init-data": _init_data,
 }

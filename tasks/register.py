@@ -27,7 +27,7 @@ from tasks.config import PromoteConfig, RegisterConfig, TrackingConfig
 from tasks.evaluate import METRICS_FILE, REPORT_FILE, pipeline_run_id
 from tasks.io import tree_md5, write_json_atomic
 from tasks.lineage import git_commit
-from tasks.mlflow_model import MODEL_ARTIFACT
+from tasks.mlflow_model import INFERENCE_OPTIONS, MODEL_ARTIFACT
 from tasks.promote import DATA_HASH_TAG, METRIC_TAG, SCORE_TAG, gate
 from tasks.tracking import log_section_params, mlflow_metric_name, resolve_tracking_uri, start_run
 
@@ -152,6 +152,7 @@ def log_and_register(
             pip_requirements=[f"torch=={version('torch')}", f"transformers=={version('transformers')}"],
             signature=infer_signature(example, np.array([0.5], dtype=np.float32)),
             input_example=example,
+            model_config=INFERENCE_OPTIONS,  # servers may pick another backend at load time
             registered_model_name=cfg.registered_model,
         )
     return str(info.registered_model_version)

@@ -145,6 +145,8 @@ def refresh_score_fusion(cfg: TrainConfig, prior: str | BiEncoder | None, out: P
     """Attach (or remove) the configured score fusion on an already trained model, without training it again."""
     summary["score_fusion"] = apply_score_fusion(cfg, prior, out)
     summary["hyperparameters"] = cfg.model_dump(mode="json")
+    if os.environ.get(RUN_ID_ENV):  # a flow run that only edits the fusion: evaluate and register record in its own
+        summary["mlflow_run_id"] = os.environ[RUN_ID_ENV]  # MLflow run (the trained one already logged the old share)
     write_json_atomic(Path(out) / SUMMARY_FILE, summary)
     logger.info("%s already holds the model of this training config: score fusion updated, nothing trained", out)
     return TrainResult(

@@ -8,15 +8,9 @@ version and its `champion` alias through the MLflow API.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,81 +22,24 @@ from mlflow import MlflowClient
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from tests.e2e_support import PROJECT, env_with_venv, link_raw_data
+from tests.e2e_support import PROJECT, link_raw_data
+from tests.server_support import (
+    STARTUP_SECONDS,
+    Server,
+    clean_env,
+    free_port,
+    group_gone,
+    prefect_server,
+    start,
+    stop,
+    tail,
+    wait_healthy,
+)
 
 pytestmark = pytest.mark.slow
 
-STARTUP_SECONDS = 180
 FLOW_SECONDS = 1500
 MODEL = "wikiqa-reranker"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def clean_env() -> dict[str, str]:
-    """This interpreter's environment without any Prefect or MLflow settings inherited from the caller."""
-    return {k: v for k, v in env_with_venv().items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
-
-
-def tail(path: Path, chars: int = 4000) -> str:
-    return path.read_text(errors="replace")[-chars:] if path.is_file() else "(no log)"
-
-
-@dataclass
-class Server:
-    name: str
-    process: subprocess.Popen
-    health_url: str
-    log: Path
-
-
-def start(name: str, command: list[str], env: dict[str, str], health_url: str, log: Path) -> Server:
-    """Start a server in its own process group (so stopping it also stops its workers)."""
-    with log.open("wb") as handle:
-        process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
-    return Server(name, process, health_url, log)
-
-
-def wait_healthy(servers: list[Server], timeout: float) -> None:
-    """Poll each server's health endpoint until it answers 200, failing at the deadline or when one exits."""
-    deadline = time.monotonic() + timeout
-    pending = list(servers)
-    while pending:
-        for server in list(pending):
-            if server.process.poll() is not None:
-                pytest.fail(f"{server.name} exited with {server.process.returncode}:\n{tail(server.log)}")
-            try:
-                with urllib.request.urlopen(server.health_url, timeout=2) as response:
-                    if response.status == 200:
-                        pending.remove(server)
-            except (urllib.error.URLError, OSError):
-                pass
-        if pending and time.monotonic() > deadline:
-            names = ", ".join(s.name for s in pending)
-            pytest.fail(f"{names} not healthy after {timeout:.0f}s:\n" + "\n".join(tail(s.log) for s in pending))
-        if pending:
-            time.sleep(0.5)
-
-
-def stop(server: Server) -> None:
-    """SIGTERM the server's process group, SIGKILL it if it has not exited after 20 seconds."""
-    if server.process.poll() is None:
-        try:
-            os.killpg(server.process.pid, signal.SIGTERM)
-            server.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.process.pid, signal.SIGKILL)
-            server.process.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-    try:  # workers left in the group (uvicorn, job runners) go too
-        os.killpg(server.process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 @dataclass(frozen=True)
@@ -116,17 +53,7 @@ class Servers:
 @pytest.fixture
 def servers(tmp_path: Path) -> Iterator[Servers]:
     """A Prefect server (sqlite under tmp_path) and an MLflow server (sqlite + artifacts under tmp_path)."""
-    prefect_port, mlflow_port = free_port(), free_port()
-    prefect_home = tmp_path / "prefect-home"
-    prefect_env = {
-        **clean_env(),
-        "PREFECT_HOME": str(prefect_home),
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_UI_ENABLED": "false",
-    }
-    prefect_cmd = [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1"]
-    prefect_cmd += ["--port", str(prefect_port), "--no-ui", "--analytics-off"]
+    mlflow_port = free_port()
     mlflow_db = tmp_path / "mlflow-server.db"
     # The job runner (a pool of huey consumers) is not needed for tracking and the registry.
     mlflow_env = {**clean_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
@@ -136,41 +63,20 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
 
     started: list[Server] = []
     try:
-        started.append(
-            start(
-                "prefect server",
-                prefect_cmd,
-                prefect_env,
-                f"http://127.0.0.1:{prefect_port}/api/health",
-                tmp_path / "prefect-server.log",
-            )
-        )
+        prefect, prefect_api_url, prefect_env = prefect_server(tmp_path)
+        started.append(prefect)
         started.append(
             start(
                 "mlflow server", mlflow_cmd, mlflow_env, f"http://127.0.0.1:{mlflow_port}/health", tmp_path / "ml.log"
             )
         )
         wait_healthy(started, STARTUP_SECONDS)
-        yield Servers(
-            f"http://127.0.0.1:{prefect_port}/api", prefect_home, f"http://127.0.0.1:{mlflow_port}", mlflow_db
-        )
+        yield Servers(prefect_api_url, Path(prefect_env["PREFECT_HOME"]), f"http://127.0.0.1:{mlflow_port}", mlflow_db)
     finally:
         for server in started:
             stop(server)
     for server in started:
         assert group_gone(server.process.pid), f"{server.name} left processes behind"
-
-
-def group_gone(pgid: int, timeout: float = 20.0) -> bool:
-    """Whether no process of the group is left (orphaned workers may take a moment to be reaped)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_flow_against_real_prefect_and_mlflow_servers(servers: Servers, tmp_path: Path) -> None:

@@ -497,8 +497,18 @@ def helm_worker_pool() -> tuple[str, str]:
     return config["workPool"], config["type"]
 
 
+def readme_worker_pools() -> dict[str, str]:
+    """The pools of the `prefect worker start` commands in infra/README.md (a worker on one machine)."""
+    pools = {}
+    for argv in readme_commands():
+        if argv[:3] == ["prefect", "worker", "start"]:
+            _, options, _ = split_prefect(argv[1:])
+            pools[str(options["--pool"])] = str(options["--type"])
+    return pools
+
+
 def pool_types() -> dict[str, str]:
-    return dict([compose_worker_pool(), helm_worker_pool()])
+    return dict([compose_worker_pool(), helm_worker_pool(), *readme_worker_pools().items()])
 
 
 def template_placeholders(value: Any) -> set[str]:
@@ -973,13 +983,13 @@ def test_infra_prefect_yaml_validates_with_prefect() -> None:
     from prefect.cli.deploy._models import PrefectYamlModel
 
     model = PrefectYamlModel.model_validate(prefect_yaml())
-    assert {d.name for d in model.deployments} == {"retrain-dev", "retrain-prod"}
+    assert {d.name for d in model.deployments} == {"retrain-local", "retrain-dev", "retrain-prod"}
     import prefect
 
     assert prefect.__version__.split(".")[0] == str(prefect_yaml()["prefect-version"]).split(".")[0]
 
 
-@pytest.mark.parametrize("deployment", ["retrain-dev", "retrain-prod"])
+@pytest.mark.parametrize("deployment", ["retrain-local", "retrain-dev", "retrain-prod"])
 def test_infra_prefect_deployment_entrypoint_and_parameters(deployment: str) -> None:
     spec = deployments()[deployment]
     assert spec["entrypoint"] == "flows/retrain.py:retrain"
@@ -996,7 +1006,7 @@ def test_infra_prefect_deployment_entrypoint_and_parameters(deployment: str) -> 
         assert set(values) <= set(params()[section]), f"{deployment}: unknown keys in {section}"
 
 
-@pytest.mark.parametrize("deployment", ["retrain-dev", "retrain-prod"])
+@pytest.mark.parametrize("deployment", ["retrain-local", "retrain-dev", "retrain-prod"])
 def test_infra_prefect_deployment_schedule_is_params_schedule(deployment: str) -> None:
     from prefect.client.schemas.schedules import CronSchedule
 
@@ -1006,9 +1016,17 @@ def test_infra_prefect_deployment_schedule_is_params_schedule(deployment: str) -
     assert (schedule["cron"], schedule["timezone"]) == (expected["cron"], expected["timezone"])
 
 
+@pytest.mark.parametrize("deployment", ["retrain-local", "retrain-dev", "retrain-prod"])
+def test_infra_prefect_deployments_run_one_flow_run_at_a_time(deployment: str) -> None:
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig
+
+    limit = ConcurrencyLimitConfig.model_validate(deployments()[deployment]["concurrency_limit"])
+    assert (limit.limit, limit.collision_strategy.value) == (1, "ENQUEUE")  # a second run waits, none is dropped
+
+
 def test_infra_prefect_work_pools_exist_with_known_types() -> None:
     types = pool_types()
-    assert types == {"rerank-dev": "process", "rerank-gpu": "kubernetes"}
+    assert types == {"rerank-local": "process", "rerank-dev": "process", "rerank-gpu": "kubernetes"}
     known = known_worker_types()
     for deployment in deployments().values():
         pool = deployment["work_pool"]["name"]
@@ -1016,7 +1034,7 @@ def test_infra_prefect_work_pools_exist_with_known_types() -> None:
         assert types[pool] in known
 
 
-@pytest.mark.parametrize("deployment", ["retrain-dev", "retrain-prod"])
+@pytest.mark.parametrize("deployment", ["retrain-local", "retrain-dev", "retrain-prod"])
 def test_infra_prefect_job_variables_are_declared_by_the_pool_template(deployment: str) -> None:
     spec = deployments()[deployment]
     pool_type = pool_types()[spec["work_pool"]["name"]]

@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 
@@ -14,6 +15,7 @@ from rerank_lib.errors import ConfigError
 from rerank_lib.fusion import FUSION_FILE, PRIOR_FOLDER
 from tasks.config import EvaluateConfig, TrackingConfig
 from tasks.evaluate import CROSS_ENCODER_COMPONENT, run_evaluate
+from tasks.tracking import RUN_ID_ENV
 from tasks.train import SUMMARY_FILE
 from tests.tasks.train_testkit import QUESTIONS, train_toy_model
 
@@ -54,6 +56,20 @@ def test_editing_only_the_fusion_updates_the_folder_without_training_again(
         train_toy_model(tmp_path, tiny_bert_dir, epochs=1)
     assert "nothing trained" not in caplog.text
     assert json.loads((out / SUMMARY_FILE).read_text())["global_step"] < trained["global_step"]
+
+
+def test_a_flow_run_that_only_edits_the_fusion_records_in_its_own_mlflow_run(
+    tiny_bert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = train_toy_model(tmp_path, tiny_bert_dir, score_fusion=_fusion(tiny_bert_dir, 0.3))
+    trained_run = json.loads((out / SUMMARY_FILE).read_text())["mlflow_run_id"]
+    second_run = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").create_run(
+        mlflow.get_experiment_by_name("toy-lists").experiment_id
+    )
+    monkeypatch.setenv(RUN_ID_ENV, second_run.info.run_id)  # what the flow gives its training subprocess
+    train_toy_model(tmp_path, tiny_bert_dir, score_fusion=_fusion(tiny_bert_dir, 0.6))
+    summary = json.loads((out / SUMMARY_FILE).read_text())
+    assert summary["mlflow_run_id"] == second_run.info.run_id != trained_run  # register logs share 0.6 there
 
 
 def test_a_prior_that_is_no_model_fails_before_training_naming_the_key(tiny_bert_dir: Path, tmp_path: Path) -> None:
