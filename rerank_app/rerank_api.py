@@ -3,7 +3,7 @@
 The request and result shape of hosted rerank APIs and of Hugging Face's text-embeddings-inference, so retrieval
 frameworks that already call those can call the champion. FastAPI validates requests (a malformed one gets a 422
 naming the field, never a traceback) and uvicorn serves them; concurrent requests are scored in micro-batches
-behind a bounded queue (:mod:`rerank_app.batching`, 503 when full). Every response carries the served registry
+behind a bounded queue (:mod:`rerank_app.request_batching`, 503 when full). Every response carries the served registry
 version in its headers (``X-Model-Name``, ``X-Model-Version``); ``GET /health`` reports it too.
 
 Scores are what `rerank predict` gives for the same pairs: the model folder of the registered version, loaded with
@@ -24,8 +24,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from rerank_app.batching import MicroBatcher, Pair, QueueFullError
 from rerank_app.champion import ServedVersion, download_model_folder
+from rerank_app.request_batching import MicroBatcher, Pair, QueueFullError
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 import uvicorn
 
-from rerank_app.batching import Pair
 from rerank_app.champion import ServedVersion
+from rerank_app.request_batching import Pair
 from rerank_app.rerank_api import BatchSettings, create_app
 from rerank_lib import CrossEncoder
 from tests.server_support import free_port

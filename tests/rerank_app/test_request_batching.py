@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from rerank_app.batching import MicroBatcher, Pair, QueueFullError
+from rerank_app.request_batching import MicroBatcher, Pair, QueueFullError
 
 
 def by_length(pairs: list[Pair]) -> list[float]:
