@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rerank_lib.atomic import build_directory_atomic
+from rerank_lib.atomic import build_directory_atomic, write_text_atomic
 from rerank_lib.bi_encoder import BiEncoder, BiEncoderScorer
 from rerank_lib.errors import ModelLoadError
 from rerank_lib.mixed_scorer import MixedScorer, Normalization
@@ -177,9 +177,7 @@ def attach_score_fusion(
 
     build_directory_atomic(folder / fusion.prior_folder, write)
     target = folder / FUSION_FILE
-    partial = target.with_name(f".{FUSION_FILE}.tmp")
-    partial.write_text(json.dumps(asdict(fusion), indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, target)
+    write_text_atomic(target, json.dumps(asdict(fusion), indent=2) + "\n")
     return target
 
 

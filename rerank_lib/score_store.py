@@ -14,15 +14,16 @@ folder at any time is safe: it only costs recomputation.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rerank_lib.atomic import write_bytes_atomic
 from rerank_lib.scorer import PairScorer
 
 logger = logging.getLogger(__name__)
@@ -60,15 +61,9 @@ class ScoreStore:
         return scores
 
     def save(self, key: str, scores: np.ndarray) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{key}-", suffix=".npy", dir=self.folder)
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.save(stream, np.asarray(scores, dtype=np.float64), allow_pickle=False)
-            os.replace(temporary, self.folder / f"{key}.npy")
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(scores, dtype=np.float64), allow_pickle=False)
+        write_bytes_atomic(self.folder / f"{key}.npy", buffer.getvalue())
         self.prune()
 
     def prune(self) -> None:

@@ -32,6 +32,7 @@ from rerank_lib.retrieval.bm25_scorer import BM25Scorer
 from rerank_lib.score_store import DiskCachedScorer, ScoreStore
 from tasks.base_model import resolve_base_model
 from tasks.config import EvaluateConfig, TrackingConfig
+from tasks.evaluate_backend import choose_backend, remove_view
 from tasks.evaluation_suite import BI_ENCODER, BM25, SuiteEvaluator, build_suite
 from tasks.io import file_md5, write_json_atomic
 from tasks.layout import Layout
@@ -76,32 +77,38 @@ def pipeline_run_id(model_dir: Path) -> str | None:
 
 def evaluation_data_hash(cfg: EvaluateConfig, suite: list[SuiteEvaluator]) -> str:
     """One hash over everything evaluated and how: promotion compares like with like only."""
-    digest = hashlib.md5(json.dumps(cfg.model_dump(mode="json", exclude={"batch_size"}), sort_keys=True).encode())
+    # The engine settings leave the numbers as they are (auto keeps fp32 scores within the tolerance); bf16 and int8
+    # change them, so precision and quantize stay in the hash.
+    engine = {"batch_size", "backend", "backend_tolerance", "backend_auto_min_pairs"}
+    digest = hashlib.md5(json.dumps(cfg.model_dump(mode="json", exclude=engine), sort_keys=True).encode())
     for evaluator in suite:
         for path in evaluator.files:
             digest.update(f"{evaluator.name}:{path.name}:{file_md5(path) if path.is_file() else 'missing'};".encode())
     return digest.hexdigest()
 
 
-def scorers(cfg: EvaluateConfig, model_dir: Path, store: ScoreStore) -> tuple[Any, Any | None, Any | None]:
-    """The model as it ships, the bi-encoder baseline, and a fused model's cross-encoder alone (else None).
+def bi_encoder_baseline(cfg: EvaluateConfig, store: ScoreStore) -> Any | None:
+    """The zero-shot bi-encoder, its scores cached per pair in the run and kept on disk (``store``) for the next."""
+    if not cfg.bi_encoder:
+        return None
+    encoder = BiEncoderScorer(resolve_base_model(cfg.bi_encoder))
+    identity = f"bi-encoder:{encoder.encoder.fingerprint()}:{encoder.encoder.max_length}"
+    return CachedScorer(DiskCachedScorer(encoder, identity, store))
 
-    Scores are cached per pair within the run, so the cross-encoder inside a fusion and alone, and a prior that is
-    the baseline bi-encoder, are each scored once; the bi-encoder's scores are also kept on disk (``store``), so the
-    next evaluation of the same data does not compute them again.
+
+def shipped_model(model_dir: Path, options: dict[str, Any], bi_encoder: Any | None) -> tuple[Any, Any | None]:
+    """The model as it ships, scored with the chosen engine, and a fused model's cross-encoder alone (else None).
+
+    The cross-encoder inside a fusion and alone is scored once (a per-pair cache), and a prior that is the baseline
+    bi-encoder shares its scores.
     """
-    model = load_reranker(model_dir)
-    bi_encoder: Any = None
-    if cfg.bi_encoder:
-        encoder = BiEncoderScorer(resolve_base_model(cfg.bi_encoder))
-        identity = f"bi-encoder:{encoder.encoder.fingerprint()}:{encoder.encoder.max_length}"
-        bi_encoder = CachedScorer(DiskCachedScorer(encoder, identity, store))
+    model = load_reranker(model_dir, **{key: value for key, value in options.items() if value is not None})
     if not isinstance(model, FusedReranker):
-        return model, bi_encoder, None
+        return model, None
     model.cross_encoder = CachedScorer(model.cross_encoder)
     if bi_encoder is not None and bi_encoder.encoder.fingerprint() == model.prior.encoder.fingerprint():
         model.prior = bi_encoder  # the baseline is the fusion's prior: embed once, and read it back next time
-    return model, bi_encoder, model.cross_encoder
+    return model, model.cross_encoder
 
 
 def bm25_baseline(store: ScoreStore) -> Any:
@@ -197,16 +204,25 @@ def run_evaluate(
     """Evaluate the model and its baselines on the suite, write metrics.json and report.json, log to the run."""
     out = Path(out)
     store = ScoreStore(Layout(Path(root)).score_cache)
-    model, bi_encoder, cross_encoder = scorers(cfg, Path(model_dir), store)
+    bi_encoder = bi_encoder_baseline(cfg, store)
+    load_reranker(model_dir)  # a damaged model folder fails here, before any data is read or scored
     suite = build_suite(cfg, Path(prepared), Path(root), bi_encoder, bm25_baseline(store))
-    results = evaluate_suite(suite, model, bi_encoder, cross_encoder, bm25_baseline(store))
+    pairs = [pair for evaluator in suite for pair in evaluator.pairs()]
+    choice, view = choose_backend(cfg, Path(model_dir), pairs[:: max(1, len(pairs) // 1024)], len(pairs))
+    try:
+        model, cross_encoder = shipped_model(view or Path(model_dir), choice.options(), bi_encoder)
+        results = evaluate_suite(suite, model, bi_encoder, cross_encoder, bm25_baseline(store))
+    finally:
+        remove_view(view)
     write_details(out / DETAILS_FOLDER, results)
     numbers = {"metrics": results.metrics, "baselines": results.baselines, "components": results.components}
-    write_json_atomic(out / REPORT_FILE, report(cfg, suite, model, evaluation_data_hash(cfg, suite)))
+    about = report(cfg, suite, model, evaluation_data_hash(cfg, suite)) | {"scoring": choice.as_dict()}
+    write_json_atomic(out / REPORT_FILE, about)
     write_json_atomic(out / METRICS_FILE, numbers)
     run_id = pipeline_run_id(model_dir)
     if run_id:
         log_to_run(run_id, results, tracking, Path(root))
         log_section_params(run_id, "evaluate", cfg.model_dump(mode="json"))
+        log_section_params(run_id, "evaluate.scoring", {k: v for k, v in choice.options().items() if v is not None})
     logger.info("Evaluation: %s", results.metrics)
     return EvaluateResult(out / METRICS_FILE, results.metrics, cfg.primary_metric(next(iter(cfg.suite))))

@@ -80,6 +80,13 @@ class EvaluateConfig(StageConfig):
     # A zero-shot bi-encoder (a sentence-embedding model): the `bi-encoder` first stage and a baseline beside every
     # evaluator. null: no bi-encoder baseline.
     bi_encoder: str | None = None
+    # The engine that scores the trained model. auto: the fastest fp32 engine here whose scores stay within
+    # backend_tolerance of torch's (tasks/evaluate_backend.py); or name one (bf16 and int8 only when named).
+    backend: Literal["auto", "torch", "onnx", "openvino"] = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    quantize: Literal["int8"] | None = None
+    backend_tolerance: float = Field(default=1e-4, gt=0)
+    backend_auto_min_pairs: int = Field(default=20_000, ge=0)  # fewer pairs: torch, no export
 
     @field_validator("suite")
     @classmethod

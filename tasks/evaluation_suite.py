@@ -65,6 +65,19 @@ class SuiteEvaluator:
             return {key.replace(base, f"{self.name}_"): value for key, value in model_results.items() if base in key}
         return {key: value for key, value in self(scorer).items() if "_base_" not in key}
 
+    def pairs(self) -> list[tuple[str, str]]:
+        """The (query, document) pairs this evaluator has the model score."""
+        evaluator = self.evaluator
+        if self.kind == "beir":
+            return evaluator.candidate_pairs()
+        if self.kind == "reranking":
+            return [
+                (sample["query"], document)
+                for sample in evaluator.samples
+                for document in sample.get("documents") or [*sample["positive"], *sample.get("negative", [])]
+            ]
+        return list(evaluator.sentence_pairs)
+
     def baselines(self) -> tuple[str, ...]:
         return (BM25, BI_ENCODER) if self.kind in ("reranking", "beir") else (BI_ENCODER,)
 

@@ -141,6 +141,15 @@ class CrossEncoderBEIREvaluator(CrossEncoderEvaluator):
         """Evaluated queries per dataset (judged, with at least one positive judgment)."""
         return {dataset.name: len(dataset.queries) for dataset in self._datasets()}
 
+    def candidate_pairs(self) -> list[tuple[str, str]]:
+        """Every (query, document) pair the evaluator scores: its first stage's candidates, in scoring order."""
+        return [
+            (query.text, dataset.corpus_texts[doc_id])
+            for dataset in self._datasets()
+            for query in dataset.queries
+            for doc_id in query.doc_ids
+        ]
+
     # ----- first stage -----
     def _datasets(self) -> list[_PreparedDataset]:
         if self._prepared is None:

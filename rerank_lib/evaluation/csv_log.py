@@ -11,10 +11,11 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from collections.abc import Mapping
 
 from filelock import FileLock
+
+from rerank_lib.atomic import write_text_atomic
 
 LOCK_TIMEOUT_S = 120.0
 
@@ -58,17 +59,8 @@ def _rewrite_with_header(path: str, header: list[str]) -> None:
         reader = csv.reader(handle)
         next(reader)
         rows = [row + [""] * (len(header) - len(row)) for row in reader]
-    folder = os.path.dirname(path) or "."
-    descriptor, temporary = tempfile.mkstemp(prefix=".csv-", dir=folder)
-    try:
-        with os.fdopen(descriptor, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(header)
-            writer.writerows(rows)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_text_atomic(path, buffer.getvalue())
