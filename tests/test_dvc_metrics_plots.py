@@ -76,3 +76,18 @@ def test_dvc_plots_show_renders_the_evaluation_curves_of_the_resumed_run(project
     values = plot["content"]["data"]["values"]
     ndcg = {int(v["step"]): float(v["dvc_inferred_y_value"]) for v in values if v["field"] == "ndcg_at_10"}
     assert ndcg == pytest.approx(dict(zip(log["step"].tolist(), log["ndcg_at_10"].tolist(), strict=True)))
+
+
+def test_the_repro_evaluated_the_model_beside_both_baselines_and_registered_it(project: ResumedProject) -> None:
+    root = project.root
+    metrics = json.loads((root / "artifacts" / "eval" / "metrics.json").read_text())
+    assert 0.0 <= metrics["metrics"]["wikiqa_test_ndcg@10"] <= 1.0
+    # Both baselines sit beside our numbers under the same keys: BM25 over the candidates, and the bi-encoder (the
+    # first stage, so its numbers equal the reranking evaluator's base_* metrics).
+    baselines = metrics["baselines"]
+    for metric in ("map", "mrr@10", "ndcg@10"):
+        assert 0.0 < baselines["bm25"][f"wikiqa_test_{metric}"] <= 1.0
+        assert baselines["bi_encoder"][f"wikiqa_test_{metric}"] == metrics["metrics"][f"wikiqa_test_base_{metric}"]
+    assert baselines["bm25"]["wikiqa_test_ndcg@10"] != baselines["bi_encoder"]["wikiqa_test_ndcg@10"]
+    assert (root / "artifacts" / "model" / "README.md").is_file()
+    assert int(json.loads((root / "artifacts" / "registry.json").read_text())["model_version"]) >= 1

@@ -83,6 +83,7 @@ def test_flow_against_real_prefect_and_mlflow_servers(servers: Servers, tmp_path
     root = tmp_path / "project"
     root.mkdir()
     shutil.copy2(PROJECT / "params.yaml", root / "params.yaml")
+    shutil.copytree(PROJECT / "profiles", root / "profiles")  # profiles are read from the project root
     link_raw_data(root)
     env = {**clean_env(), "PREFECT_API_URL": servers.prefect_api_url, "PREFECT_HOME": str(servers.prefect_home)}
     # What `make run PROFILE=quick` runs, with the tracking URI of the MLflow server for this run only.
