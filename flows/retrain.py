@@ -1,4 +1,4 @@
-"""The retraining flow: prepare → train → evaluate → card → register (with promotion), as Prefect tasks.
+"""The retraining flow: prepare → train → package → evaluate → card → register (with promotion), as Prefect tasks.
 
 Run it with ``rerank run``. Prefect runs in its ephemeral local mode unless
 ``PREFECT_API_URL`` points at a server. Training runs in a subprocess launched by its task, so the task timeout
@@ -111,6 +111,12 @@ def run_streaming(command: list[str], cwd: Path, env: dict[str, str], timeout: f
     return returncode, b"".join(tail).decode("utf-8", errors="replace")[-6000:]
 
 
+@task(name="package", timeout_seconds=3600)
+def package_task(cfg: PipelineConfig, layout: Layout) -> Any:
+    """Choose on the dev suite what ships: the cross-encoder alone or a package with the first stage."""
+    return STAGES["package"](cfg, layout)
+
+
 @task(name="evaluate", timeout_seconds=3600)
 def evaluate_task(cfg: PipelineConfig, layout: Layout) -> Any:
     return STAGES["evaluate"](cfg, layout)
@@ -155,6 +161,7 @@ def retrain(
     refresh = not prepared_outputs_exist(cfg, layout)
     prepare_task.with_options(result_storage=storage, refresh_cache=refresh)(cfg, layout)
     train_task.with_options(timeout_seconds=cfg.launch.timeout_seconds + 60)(cfg, layout, run_id, params_file)
+    package_task(cfg, layout)
     evaluation = evaluate_task(cfg, layout)
     card_path = card_task(cfg, layout)
     registered = register_task(cfg, layout)
