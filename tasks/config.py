@@ -424,12 +424,13 @@ def load_params(
     profile: str | None = None,
     overrides: dict[str, Any] | None = None,
     profiles_root: Path | None = None,
+    set_from: list[str] | tuple[str, ...] = (),
 ) -> PipelineConfig:
-    """Parse params.yaml (plus a profile and per-run overrides) into typed stage configs.
+    """Parse params.yaml (plus a profile, ``--set-from`` files and per-run overrides) into typed stage configs.
 
     ``profile`` is a name under ``<profiles_root>/profiles/`` (default: the params file's folder) or a YAML path.
     """
-    sources = param_sources(path, profile, overrides, profiles_root)
+    sources = param_sources(path, profile, overrides, profiles_root, set_from)
     try:
         return PipelineConfig.model_validate(merge_sources(sources))
     except ValidationError as error:

@@ -67,6 +67,22 @@ def baselines(suite: list[SuiteEvaluator], bi_encoder: Any | None) -> dict[str, 
     return results
 
 
+@dataclass
+class DevBench:
+    """The dev suite ready to score candidates: its evaluators, the baselines' numbers, the cached bi-encoder."""
+
+    suite: list[SuiteEvaluator]
+    baselines: dict[str, dict[str, float]]
+    bi_encoder: CachedScorer | None
+
+
+def dev_bench(cfg: Any, prepared: Path, root: Path, reference: dict[str, dict[str, float]] | None = None) -> DevBench:
+    """Build the dev suite and score the baselines on it (``reference``: their numbers, already known)."""
+    bi_encoder = dev_bi_encoder(cfg)
+    suite = build_dev_suite(cfg, prepared, root, bi_encoder)
+    return DevBench(suite, reference if reference is not None else baselines(suite, bi_encoder), bi_encoder)
+
+
 def judge(
     objective: Objective, guards: list[Guard], metrics: dict[str, float], reference: dict[str, dict[str, float]]
 ) -> Judgement:

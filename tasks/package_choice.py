@@ -19,7 +19,7 @@ from rerank_lib.model import CrossEncoder
 from rerank_lib.package import CrossEncoderLogits, PackageSpec, RerankPackage, Sigmoid
 from rerank_lib.retrieval.bm25_scorer import BM25Scorer
 from tasks.base_model import resolve_base_model
-from tasks.dev_eval import Judgement, baselines, build_dev_suite, dev_bi_encoder, judge, score
+from tasks.dev_eval import DevBench, Judgement, dev_bench, judge, score
 
 
 @dataclass
@@ -71,19 +71,22 @@ def pick(judgements: dict[float, Judgement]) -> tuple[float, str]:
     return best, f"{what}: no share holds every guard; the best dev objective ({pool[best].objective:.4f})"
 
 
-def choose_share(cfg: Any, trained: Path, prepared: Path, root: Path, logits: Any | None = None) -> ShareChoice:
-    """Score each share of ``package.shares`` on the dev suite and pick one (``logits``: cached, to share)."""
-    dev_bi = dev_bi_encoder(cfg)
-    suite = build_dev_suite(cfg, prepared, root, dev_bi)
-    reference = baselines(suite, dev_bi)
+def choose_share(
+    cfg: Any, trained: Path, prepared: Path, root: Path, logits: Any | None = None, bench: DevBench | None = None
+) -> ShareChoice:
+    """Score each share of ``package.shares`` on the dev suite and pick one.
+
+    ``logits`` (the cross-encoder's, cached) and ``bench`` (the dev suite with its baselines) are built when not given.
+    """
+    bench = bench or dev_bench(cfg, prepared, root)
     logits = logits or CachedScorer(CrossEncoderLogits(CrossEncoder(str(trained))))
-    first = first_stage_scorer(cfg, dev_bi)
+    first = first_stage_scorer(cfg, bench.bi_encoder)
     guards = [*cfg.dev.objective.guards, *cfg.package.guards]
     judgements = {}
     for share in cfg.package.shares:
         spec = None if share == 0 else PackageSpec(share, cfg.package.first_stage)
         scorer = Sigmoid(logits) if spec is None else RerankPackage(logits, first, spec)
-        judgements[share] = judge(cfg.dev.objective, guards, score(suite, scorer), reference)
+        judgements[share] = judge(cfg.dev.objective, guards, score(bench.suite, scorer), bench.baselines)
     share, reason = pick(judgements)
     bi_encoder = package_bi_encoder(cfg) if cfg.package.first_stage == "bi-encoder" else None
-    return ShareChoice(share, reason, judgements, reference, cfg.package.first_stage, bi_encoder)
+    return ShareChoice(share, reason, judgements, bench.baselines, cfg.package.first_stage, bi_encoder)

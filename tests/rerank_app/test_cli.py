@@ -17,7 +17,7 @@ from rerank_lib import CrossEncoder
 from tasks.promote import DATA_HASH_TAG, METRIC_TAG, SCORE_TAG
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMANDS = ["run", "stage", "params", "predict", "evaluate", "promote", "rollback", "serve"]
+COMMANDS = ["run", "stage", "params", "tune", "predict", "evaluate", "promote", "rollback", "serve"]
 
 
 def test_every_command_has_help(capsys: pytest.CaptureFixture) -> None:
@@ -38,6 +38,26 @@ def test_params_applies_set_overrides(capsys: pytest.CaptureFixture) -> None:
     assert yaml.safe_load(capsys.readouterr().out)["train"]["epochs"] == 3
     assert main(["--root", str(ROOT), "--set", "train.nope=1", "params"]) == 2
     assert "unknown key 'train.nope'" in capsys.readouterr().err
+
+
+def test_set_from_applies_a_values_file_under_the_set_overrides(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    values = tmp_path / "best.yaml"
+    values.write_text("# a tune result\ntrain:\n  epochs: 1.4\n  learning_rate: 6.0e-05\n")
+    assert main(["--root", str(ROOT), "--set-from", str(values), "--set", "train.epochs=2", "params"]) == 0
+    train = yaml.safe_load(capsys.readouterr().out)["train"]
+    assert (train["epochs"], train["learning_rate"]) == (2, 6e-05)  # --set wins over the file
+    assert main(["--root", str(ROOT), "--set-from", str(tmp_path / "none.yaml"), "params"]) == 2
+    error = capsys.readouterr().err
+    assert "--set-from file" in error and "does not exist" in error
+    values.write_text("replace: [train.datasets]\ntrain: {datasets: {}}\n")
+    assert main(["--root", str(ROOT), "--set-from", str(values), "params"]) == 2
+    assert "'replace' belongs in a profile" in capsys.readouterr().err
+    values.write_text("train: {epochs: -1}\n")
+    assert main(["--root", str(ROOT), "--set-from", str(values), "params"]) == 2
+    assert f"'train.epochs': Input should be greater than 0 (got -1) in {values}" in capsys.readouterr().err
+    values.write_text("train: {epochs: 2}\n")
+    assert main(["--root", str(ROOT), "--set-from", str(values), "dvc-yaml"]) == 2
+    assert "cannot repeat --set/--replace/--set-from values" in capsys.readouterr().err
 
 
 def test_predict_scores_jsonl(tiny_model: CrossEncoder, tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ def test_a_file_gets_a_profile_that_loads(
     assert list(cfg.train.datasets) == [name] and cfg.train.evaluation.steps is None
     assert [spec.kind for spec in cfg.evaluate.suite.values()] == [kind]
     assert cfg.promote.metric == metric
-    assert [(spec.kind, spec.split) for spec in cfg.dev.suite.values()] == [(kind, "dev")]  # package and tune judge here
+    assert [(spec.kind, spec.split) for spec in cfg.dev.suite.values()] == [(kind, "dev")]  # what package, tune judge
     assert cfg.tune.study == name and set(cfg.tune.space) == {"train.learning_rate", "train.epochs"}
     if fmt == "pairs":
         assert profile["prepare"]["datasets"][name]["columns"] == {"document": "passage"}

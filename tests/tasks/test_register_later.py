@@ -41,7 +41,7 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 @pytest.fixture
 def trained_project(tiny_model: CrossEncoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project after train, package, evaluate and card, whose training logged to the (then reachable) sqlite tracking."""
+    """A project after train, package, evaluate and card; training logged to the (then reachable) sqlite MLflow."""
     monkeypatch.delenv(RUN_ID_ENV, raising=False)
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", TOKEN)
