@@ -98,10 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     init_data.add_argument("path", help="a csv/tsv/jsonl/parquet file, or a BEIR folder (corpus, queries, qrels/)")
     init_data.add_argument("--name", default=None, help="the dataset's catalog name (default: from the file name)")
     predict = commands.add_parser("predict", help="score (query, passage) pairs from a JSONL file")
+    predict.add_argument("--model", required=True, help="model folder or Hub id (a rerank package scores as a package)")
     predict.add_argument(
-        "--model", required=True, help="model folder or Hub id (a folder saved with a score fusion scores fused)"
+        "--input",
+        required=True,
+        help='JSONL with {"query": ..., "passage": ...} per line (a package also takes "first_stage_score")',
     )
-    predict.add_argument("--input", required=True, help='JSONL with {"query": ..., "passage": ...} per line')
     predict.add_argument("--output", default="-", help="JSONL output with a score per line (default: stdout)")
     predict.add_argument("--batch-size", type=positive_int, default=32, help="pairs per batch (default: 32)")
     predict.add_argument(
@@ -126,13 +128,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def _predict(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
     """Pairs and output are checked before the model loads; the model scores as it was evaluated (fused or not)."""
-    from rerank_app.predict import check_output_writable, read_pairs, write_scores
-    from rerank_lib import load_reranker
+    from rerank_app.predict import check_output_writable, read_first_stage_scores, read_pairs, write_scores
+    from rerank_lib import RerankPackage, load_reranker
 
     pairs = read_pairs(args.input)
+    given = read_first_stage_scores(args.input)
     check_output_writable(args.output)
     model = load_reranker(args.model, backend=args.backend, quantize=args.quantize, precision=args.precision)
-    scores = model.predict(pairs, batch_size=args.batch_size, show_progress_bar=True)
+    if given is not None and not isinstance(model, RerankPackage):
+        raise RerankError(f"--input gives first_stage_score, but {args.model} is not a package: nothing would use it.")
+    extra = {"first_stage_scores": given} if given is not None else {}
+    scores = model.predict(pairs, batch_size=args.batch_size, show_progress_bar=True, **extra)
     write_scores(args.output, pairs, scores)
 
 

@@ -137,6 +137,22 @@ def _training_stats(summary: dict[str, Any], prepared: Path | None) -> dict[str,
     return column_stats(rows, STATS_ROWS)
 
 
+def _facts(cfg: CardConfig, config: dict[str, Any], metrics_path: Path, shipped: Path | None) -> dict[str, Any]:
+    """What the card says whatever training recorded: names, the evaluation, and what ships beside what."""
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    report_path = metrics_path.with_name(REPORT_FILE)
+    report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else {}
+    return {
+        "model_name": cfg.model_name,
+        "activation_fn": (config.get("sentence_transformers") or {}).get("activation_fn", "unknown"),
+        "language": cfg.language,
+        "license": cfg.license,
+        "evaluations": _evaluations(metrics, report),
+        "package": _package(shipped),
+        "comparison": _comparison(metrics, report),
+    }
+
+
 def collect_card_data(
     cfg: CardConfig,
     trained: Path,
@@ -149,20 +165,8 @@ def collect_card_data(
     trained = Path(trained)
     summary = json.loads((trained / SUMMARY_FILE).read_text(encoding="utf-8"))
     config = json.loads((trained / "config.json").read_text(encoding="utf-8"))
-    metrics = json.loads(Path(metrics_path).read_text(encoding="utf-8"))
-    report_path = Path(metrics_path).with_name(REPORT_FILE)
-    report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else {}
     num_labels = int(config.get("num_labels") or len(config.get("id2label") or {}) or 1)
-    facts: dict[str, Any] = {
-        "model_name": cfg.model_name,
-        "num_labels": num_labels,
-        "activation_fn": (config.get("sentence_transformers") or {}).get("activation_fn", "unknown"),
-        "language": cfg.language,
-        "license": cfg.license,
-        "evaluations": _evaluations(metrics, report),
-        "package": _package(shipped),
-        "comparison": _comparison(metrics, report),
-    }
+    facts = _facts(cfg, config, Path(metrics_path), shipped) | {"num_labels": num_labels}
     if summary.get("card_data"):
         collected = ModelCardData.from_dict(summary["card_data"])
         datasets = [

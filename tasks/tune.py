@@ -15,6 +15,7 @@ process, and each Prefect task of the flow (flows/tune.py) runs one. An interrup
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -109,13 +110,14 @@ def run_trials(study: optuna.Study, ctx: TrialContext, max_trials: int | None) -
             retry_interrupted(study)
             raise
         ran += 1
+        gc.collect()  # the trial's model, optimizer and data go before the next trial allocates its own
 
 
 def retry_interrupted(study: optuna.Study) -> None:
     """A trial stopped by Ctrl-C is enqueued again, like one whose process died, so a resumed study reruns it."""
-    failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
-    if failed:
-        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)(study, failed[-1])
+    trials = study.get_trials(deepcopy=False)
+    if trials and trials[-1].state == optuna.trial.TrialState.FAIL:  # the trial this process was running
+        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)(study, trials[-1])
 
 
 def check_tune(cfg: Any) -> Any:

@@ -27,7 +27,7 @@ def test_the_tune_stage_runs_only_when_asked_and_then_is_up_to_date(tiny_bert_di
     (root / "profiles").mkdir(parents=True)
     (root / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     profile = acme_profile(write_collection(tmp_path / "acme-data"), tiny_bert_dir)
-    profile["tune"] |= {"trials": 2, "eval_steps": None}
+    profile["tune"] |= {"trials": 1, "eval_steps": None}
     (root / "profiles" / "acme.yaml").write_text(yaml.safe_dump(profile))
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     dvc(root, "init", "-q")

@@ -177,6 +177,8 @@ def test_flow_against_real_prefect_and_mlflow_servers(servers: Servers, tmp_path
     root = tmp_path / "project"
     root.mkdir()
     shutil.copy2(PROJECT / "params.yaml", root / "params.yaml")
+    (root / "profiles").mkdir()
+    shutil.copy2(PROJECT / "profiles" / "quick.yaml", root / "profiles" / "quick.yaml")  # profiles live in the root
     link_raw_data(root)
     env = {**clean_env(), "PREFECT_API_URL": servers.prefect_api_url, "PREFECT_HOME": str(servers.prefect_home)}
     # What `make run PROFILE=quick` runs, with the tracking URI of the MLflow server for this run only.
@@ -201,7 +203,8 @@ def test_flow_against_real_prefect_and_mlflow_servers(servers: Servers, tmp_path
         task_runs = client.read_task_runs()
     task_states = {run.name.rsplit("-", 1)[0]: run.state.name for run in task_runs if run.flow_run_id == flow_run.id}
     assert task_states == {
-        name: "Completed" for name in ("open-mlflow-run", "prepare", "train", "evaluate", "card", "register", "push")
+        name: "Completed"
+        for name in ("open-mlflow-run", "prepare", "train", "package", "evaluate", "card", "register", "push")
     }
 
     # The MLflow server holds the run, the registered version and the champion alias; nothing went to a local db.

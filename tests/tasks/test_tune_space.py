@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import optuna
@@ -101,3 +102,11 @@ def test_a_grid_over_a_continuous_range_is_refused(tmp_path: Path) -> None:
     space = {"train.learning_rate": {"type": "float", "low": 1e-5, "high": 1e-4}}
     with pytest.raises(ConfigError, match="the grid sampler needs a step"):
         load_params(params_with_space(tmp_path, space, sampler={"kind": "grid"}))
+
+
+@pytest.mark.parametrize("profile", sorted(p.name for p in (ROOT / "profiles").glob("tune-*.yaml")))
+def test_every_study_profile_loads_with_a_valid_space_of_its_own(profile: str) -> None:
+    cfg = load_params(ROOT / "params.yaml", profile=str(ROOT / "profiles" / profile))
+    check_tune(cfg)
+    assert cfg.tune.study == profile.removeprefix("tune-").removesuffix(".yaml")  # one study, one database, per profile
+    assert cfg.tune.sampler.kind == "grid" and cfg.tune.trials == math.prod(map(len, grid(cfg.tune.space).values()))
