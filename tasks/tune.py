@@ -60,9 +60,10 @@ def run_tune(cfg: Any, layout: Layout, max_trials: int | None = None, summarize:
     tune = check_tune(cfg)
     base = cfg.model_dump(mode="json", exclude_unset=True)
     study_dir = layout.tune_dir / tune.study
-    bench = dev_bench(cfg, layout.prepared, layout.root, read_baselines(study_dir, dev_fingerprint(cfg, layout)))
-    write_json_atomic(study_dir / BASELINES_FILE, {"fingerprint": dev_fingerprint(cfg, layout), **bench.baselines})
-    study = open_study(tune, layout.tune_dir, study_fingerprint(cfg, base, layout))
+    dev_data = dev_fingerprint(cfg, layout)
+    study = open_study(tune, layout.tune_dir, study_fingerprint(cfg, base, dev_data))  # refused before any scoring
+    bench = dev_bench(cfg, layout.prepared, layout.root, read_baselines(study_dir, dev_data))
+    write_json_atomic(study_dir / BASELINES_FILE, {"fingerprint": dev_data, **bench.baselines})
     parent = parent_run(study, cfg.tracking, tune, layout.root)
     log_baselines(parent, bench.baselines)
     sample = None
@@ -141,11 +142,12 @@ def dev_fingerprint(cfg: Any, layout: Layout) -> str:
     return digest.hexdigest()
 
 
-def study_fingerprint(cfg: Any, base: dict[str, Any], layout: Layout) -> dict[str, Any]:
+def study_fingerprint(cfg: Any, base: dict[str, Any], dev_data: str) -> dict[str, Any]:
     """What a resumed study must still have: its space, scorer, the params under it and the dev data."""
     tune = cfg.tune.model_dump(mode="json", include={"space", "scorer", "sampler", "eval_steps", "eval_max_queries"})
-    recipe = {key: value for key, value in base.items() if key in ("prepare", "train", "dev", "package")}
-    return {"tune": tune, "params": recipe, "dev_data": dev_fingerprint(cfg, layout)}
+    judged_by = ("prepare", "train", "dev", "package") if cfg.tune.scorer == "package" else ("prepare", "train", "dev")
+    recipe = {key: value for key, value in base.items() if key in judged_by}
+    return {"tune": tune, "params": recipe, "dev_data": dev_data}
 
 
 def read_baselines(study_dir: Path, fingerprint: str) -> dict[str, dict[str, float]] | None:

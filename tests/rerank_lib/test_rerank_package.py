@@ -120,3 +120,20 @@ def test_bad_specs_and_damaged_packages_fail_naming_what_is_wrong(cross_encoder_
     (folder / PACKAGE_FILE).write_text('{"share": 0.5, "first_stage": "splade"}')
     with pytest.raises(ModelLoadError, match=r"rerank_package.json: not a valid rerank package file"):
         load_reranker(folder)
+
+
+def test_a_package_pushed_to_the_hub_loads_as_a_package_from_its_repo_id(
+    cross_encoder_dir: Path, tiny_bert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rerank_lib.hub import RetryPolicy, push_folder
+    from tests.hub_server import isolated_hub
+
+    token = "hf_PackageTestToken0123456789abcdef"
+    folder = write_package(tmp_path / "pkg", cross_encoder_dir, PackageSpec(0.3), tiny_bert_dir)
+    with isolated_hub(monkeypatch, tmp_path, token, set_endpoint=True) as hub:
+        push_folder(folder, "org/package", token=token, retry=RetryPolicy(attempts=1, base_delay=0.0))
+        loaded = load_reranker(
+            "org/package", endpoint=hub.url, token=token, cache_dir=str(tmp_path / "c"), device="cpu"
+        )
+    assert isinstance(loaded, RerankPackage) and loaded.share == 0.3  # its parts, from subfolders, at one commit
+    np.testing.assert_allclose(loaded.predict(PAIRS), load_reranker(folder, device="cpu").predict(PAIRS), atol=1e-5)
