@@ -48,7 +48,7 @@ def project(tiny_bert_dir: Path, tmp_path: Path) -> Path:
     (root / "profiles").mkdir(parents=True)
     (root / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     profile = acme_profile(write_collection(tmp_path / "acme-data"), tiny_bert_dir)
-    profile["train"] |= {"epochs": 2, "save_steps": 4}  # long enough to be killed mid-training, with checkpoints
+    profile["train"] |= {"epochs": 1, "save_steps": 4}  # checkpoints to resume from, and a moment to be killed in
     profile["tune"]["eval_steps"] = 4
     (root / "profiles" / "acme.yaml").write_text(yaml.safe_dump(profile))
     assert main(["--root", str(root), "--profile", "acme", "stage", "prepare"]) == 0
