@@ -1,4 +1,4 @@
-"""The retraining flow: prepare → train → evaluate → card → register → push, one Prefect task per stage.
+"""The retraining flow: prepare → train → package → evaluate → card → register → push, one Prefect task per stage.
 
 Each task first asks DVC whether its stage changed since dvc.lock recorded it (:mod:`flows.dvc_record`): an unchanged
 stage is skipped (the task ends in the state "Skipped", with the reason), a changed one runs and is recorded in
@@ -40,6 +40,7 @@ NOTHING_TO_RETRAIN = "nothing to retrain"
 TASK_OPTIONS: dict[str, dict[str, Any]] = {
     "prepare": {"timeout_seconds": 3600},
     "train": {},
+    "package": {"timeout_seconds": 3600},
     "evaluate": {"timeout_seconds": 3600},
     "card": {"timeout_seconds": 600},
     "register": {"retries": 3, "retry_delay_seconds": [5, 20, 60], "timeout_seconds": 1800},

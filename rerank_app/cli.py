@@ -60,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
         help="like --set, but the mapping replaces the one in params instead of merging into it, e.g. "
         "--replace 'train.datasets={mine: {loss: LambdaLoss}}' (repeatable)",
     )
+    parser.add_argument(
+        "--set-from",
+        dest="set_from",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="apply a YAML file of params values for this run, e.g. artifacts/tune/best.yaml (before --set)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -67,21 +75,35 @@ def _parser() -> argparse.ArgumentParser:
     stage = commands.add_parser("stage", help="run one pipeline stage (what `dvc repro` calls)")
     stage.add_argument("name", choices=STAGE_ORDER)
     commands.add_parser("params", help="print the effective params (params.yaml + profile + --set) as YAML")
+    tune = commands.add_parser(
+        "tune",
+        help="search the recipe (tune.space) with optuna, judged on the dev suite; writes artifacts/tune/best.yaml",
+    )
+    tune.add_argument(
+        "--in-process", action="store_true", help="run the trials one after another here, without Prefect (as DVC does)"
+    )
+    tune.add_argument("--max-trials", type=positive_int, default=None, help="with --in-process: at most N trials")
+    tune.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one trial for the flow, no summary
 
     dvc_yaml = commands.add_parser(
         "dvc-yaml", help="write dvc.yaml from the params (and --profile): each stage's data, code and params deps"
     )
     dvc_yaml.add_argument("--check", action="store_true", help="only check that dvc.yaml is up to date (exit 2 if not)")
+    dvc_yaml.add_argument(
+        "--tune", action="store_true", help="also write tune/dvc.yaml: the tune stage, run by `dvc repro tune/dvc.yaml`"
+    )
     init_data = commands.add_parser(
         "init-data", help="look at a data file or BEIR folder and print a profile (catalog entry, loss, evaluator)"
     )
     init_data.add_argument("path", help="a csv/tsv/jsonl/parquet file, or a BEIR folder (corpus, queries, qrels/)")
     init_data.add_argument("--name", default=None, help="the dataset's catalog name (default: from the file name)")
     predict = commands.add_parser("predict", help="score (query, passage) pairs from a JSONL file")
+    predict.add_argument("--model", required=True, help="model folder or Hub id (a rerank package scores as a package)")
     predict.add_argument(
-        "--model", required=True, help="model folder or Hub id (a folder saved with a score fusion scores fused)"
+        "--input",
+        required=True,
+        help='JSONL with {"query": ..., "passage": ...} per line (a package also takes "first_stage_score")',
     )
-    predict.add_argument("--input", required=True, help='JSONL with {"query": ..., "passage": ...} per line')
     predict.add_argument("--output", default="-", help="JSONL output with a score per line (default: stdout)")
     predict.add_argument("--batch-size", type=positive_int, default=32, help="pairs per batch (default: 32)")
     predict.add_argument(
@@ -134,13 +156,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def _predict(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
     """Pairs and output are checked before the model loads; the model scores as it was evaluated (fused or not)."""
-    from rerank_app.predict import check_output_writable, read_pairs, write_scores
-    from rerank_lib import load_reranker
+    from rerank_app.predict import check_output_writable, read_first_stage_scores, read_pairs, write_scores
+    from rerank_lib import RerankPackage, load_reranker
 
     pairs = read_pairs(args.input)
+    given = read_first_stage_scores(args.input)
     check_output_writable(args.output)
     model = load_reranker(args.model, backend=args.backend, quantize=args.quantize, precision=args.precision)
-    scores = model.predict(pairs, batch_size=args.batch_size, show_progress_bar=True)
+    if given is not None and not isinstance(model, RerankPackage):
+        raise RerankError(f"--input gives first_stage_score, but {args.model} is not a package: nothing would use it.")
+    extra = {"first_stage_scores": given} if given is not None else {}
+    scores = model.predict(pairs, batch_size=args.batch_size, show_progress_bar=True, **extra)
     write_scores(args.output, pairs, scores)
 
 
@@ -202,29 +228,75 @@ def _run(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
         print(f"  {name:20s} {value}")
 
 
+def _tune(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
+    """The study in the Prefect flow (trials as tasks), or here, trial after trial (--in-process, the DVC stage)."""
+    check_params(cfg)
+    if args.worker or args.in_process:
+        from tasks.tune import run_tune
+
+        limit = 1 if args.worker else args.max_trials
+        result = run_tune(cfg, Layout(root), max_trials=limit, summarize=not args.worker)
+        outputs = {"study": result.study, "trials": f"{result.trials_finished} of {result.trials_planned}"}
+        outputs |= {"best_trial": result.best_trial, "best": [str(path) for path in result.files]}
+    else:
+        from flows.tune import run_tune_flow
+
+        concurrency = cfg.tune.concurrency if cfg.tune is not None else 1
+        outputs = run_tune_flow(str(root), args.params, args.profile, args.parsed_overrides, concurrency)
+    print("\nTuning:")
+    for name, value in outputs.items():
+        print(f"  {name:15s} {value}")
+    if outputs.get("best"):
+        print("  apply with     rerank --set-from artifacts/tune/best.yaml run")
+
+
+def with_set_from(files: list[str], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The ``--set-from`` files' values, then the ``--set`` overrides on top, as one overrides mapping."""
+    from tasks.param_sources import deep_merge, read_yaml
+
+    merged: dict[str, Any] = {}
+    for file in files:  # already read and checked by load_params
+        merged = deep_merge(merged, read_yaml(Path(file).expanduser(), "--set-from file"))
+    return deep_merge(merged, overrides)
+
+
 def _dvc_yaml(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
     """Write (or check) dvc.yaml for the params file and profile; --set values cannot live in dvc.yaml."""
     from rerank_lib.atomic import write_text_atomic
     from tasks.dvc_stages import DVC_FILE, dvc_pipeline, render
+    from tasks.dvc_tune_stage import TUNE_DVC_FILE, render_tune, tune_pipeline
     from tasks.param_sources import profile_path, read_yaml
 
-    if args.overrides or args.replacements:
-        raise RerankError("dvc-yaml: `dvc repro` cannot repeat --set/--replace values; put them in a profile.")
+    if args.overrides or args.replacements or args.set_from:
+        raise RerankError(
+            "dvc-yaml: `dvc repro` cannot repeat --set/--replace/--set-from values; put them in a profile (a "
+            "--set-from file such as artifacts/tune/best.yaml is one: --profile artifacts/tune/best.yaml)."
+        )
     profile, profile_data = None, {}
     if args.profile:
         found = profile_path(args.profile, root).resolve()
         profile = os.path.relpath(found, root)
         profile_data = read_yaml(found, "Profile")
     params_data = read_yaml(root / args.params, "Params file")
-    text = render(dvc_pipeline(cfg, root, args.params, params_data, profile, profile_data))
-    target = root / DVC_FILE
+    files = {root / DVC_FILE: render(dvc_pipeline(cfg, root, args.params, params_data, profile, profile_data))}
+    # The tune stage lives apart, so `dvc repro` and `dvc status` never include a study; it is written when asked
+    # for, and checked once it exists.
+    if args.tune or (args.check and (root / TUNE_DVC_FILE).is_file()):
+        tune = tune_pipeline(cfg, root, args.params, params_data, profile, profile_data)
+        if tune is None:
+            raise RerankError("dvc-yaml --tune: the params have no `tune` section.")
+        files[root / TUNE_DVC_FILE] = render_tune(tune)
     if args.check:
-        if not target.is_file() or target.read_text(encoding="utf-8") != text:
-            raise RerankError(f"{target} does not match the params; run `rerank dvc-yaml` to write it.")
-        print(f"{target} is up to date")
+        for target, text in files.items():
+            found = target.read_text(encoding="utf-8") if target.is_file() else None
+            if found != text:
+                raise RerankError(f"{target} does not match the params; run `rerank dvc-yaml` to write it.")
+            print(f"{target} is up to date")
         return
-    write_text_atomic(target, text)
-    print(f"wrote {target}")
+    for target, text in files.items():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(target, text)
+        print(f"wrote {target}")
 
 
 def _init_data(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
@@ -254,6 +326,7 @@ def _serve_model(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> N
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Path, PipelineConfig], None]] = {
     "params": _params,
+    "tune": _tune,
     "stage": _stage,
     "run": _run,
     "predict": _predict,
@@ -279,8 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     root = Path(args.root).resolve()
     try:
-        args.parsed_overrides = parse_set_overrides(args.overrides, args.replacements)
-        cfg = load_params(root / args.params, args.profile, args.parsed_overrides, profiles_root=root)
+        overrides = parse_set_overrides(args.overrides, args.replacements)
+        cfg = load_params(root / args.params, args.profile, overrides, profiles_root=root, set_from=args.set_from)
+        args.parsed_overrides = with_set_from(args.set_from, overrides)  # one mapping, for the flows' parameters
         COMMANDS[args.command](args, root, cfg)
     except RerankError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -9,6 +9,7 @@ nor an interruption costs the scores or leaves half a file.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from rerank_lib.atomic import write_text_atomic
 from rerank_lib.errors import RerankError
 
 FIELDS = ("query", "passage")
+FIRST_STAGE_FIELD = "first_stage_score"  # optional: a package uses this score instead of computing its own
 
 
 class PredictInputError(RerankError):
@@ -38,6 +40,35 @@ def read_pairs(path: str | Path) -> list[tuple[str, str]]:
     except UnicodeDecodeError as error:
         raise PredictInputError(f"{path}: not UTF-8 text ({error}).") from error
     return pairs
+
+
+def read_first_stage_scores(path: str | Path) -> list[float] | None:
+    """The optional ``first_stage_score`` of every line (a retriever's score a package mixes in), or None.
+
+    Read after :func:`read_pairs` has checked the file. Given on some lines only, or not a finite number, is an error
+    naming the line: a package scales one query's scores together, so a missing one cannot be filled in.
+    """
+    found: list[tuple[int, Any]] = []
+    lines = 0
+    with Path(path).open(encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                lines += 1
+                row = json.loads(line)
+                if FIRST_STAGE_FIELD in row:
+                    found.append((number, row[FIRST_STAGE_FIELD]))
+    if not found:
+        return None
+    if len(found) != lines:
+        raise PredictInputError(
+            f"{path}: {FIRST_STAGE_FIELD!r} is on {len(found)} of {lines} lines; give it on all or none."
+        )
+    for number, value in found:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise PredictInputError(
+                f"{path}, line {number}: {FIRST_STAGE_FIELD!r} must be a finite number, got {value!r}."
+            )
+    return [float(value) for _, value in found]
 
 
 def parse_pair(line: str, where: str) -> tuple[str, str]:

@@ -3,9 +3,10 @@
 from rerank_lib.backends import export_dynamic_quantized_onnx_model
 from rerank_lib.bi_encoder import BiEncoder, BiEncoderScorer
 from rerank_lib.cached_scorer import CachedScorer
-from rerank_lib.fusion import FusedReranker, load_reranker
+from rerank_lib.fusion import FusedReranker
 from rerank_lib.mixed_scorer import MixedScorer, Normalization
 from rerank_lib.model import CrossEncoder
+from rerank_lib.package import RerankPackage, load_reranker
 from rerank_lib.scorer import Scorer
 from rerank_lib.training import CrossEncoderTrainer, CrossEncoderTrainingArguments
 from rerank_lib.version import __version__
@@ -20,6 +21,7 @@ __all__ = [
     "FusedReranker",
     "MixedScorer",
     "Normalization",
+    "RerankPackage",
     "Scorer",
     "__version__",
     "export_dynamic_quantized_onnx_model",

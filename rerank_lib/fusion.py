@@ -13,7 +13,10 @@ candidates, so single pairs can be scored and scores compare across queries.
 
 The fused model is saved as a normal cross-encoder folder (loadable by :class:`~rerank_lib.CrossEncoder` and by
 the reference toolkit, which then score with the cross-encoder alone) plus ``score_fusion.json`` and a copy of the
-bi-encoder in ``score_fusion_prior/``; :func:`load_reranker` returns a :class:`FusedReranker` for such a folder.
+bi-encoder in ``score_fusion_prior/``; :func:`rerank_lib.load_reranker` returns a :class:`FusedReranker` for such a
+folder. Such a folder has two faces, so the pipeline no longer ships one: it ships a cross-encoder alone or a
+:mod:`rerank_lib.package` (which nothing loads as a plain cross-encoder); this format stays readable for models
+saved before.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from rerank_lib.bi_encoder import BiEncoder, BiEncoderScorer
 from rerank_lib.errors import ModelLoadError
 from rerank_lib.mixed_scorer import MixedScorer, Normalization
 from rerank_lib.model import CrossEncoder, ranking
-from rerank_lib.model_files import check_model_folder, looks_local
 from rerank_lib.scorer import Scorer
 
 FUSION_FILE = "score_fusion.json"
@@ -188,54 +190,3 @@ def remove_score_fusion(model_dir: str | os.PathLike) -> None:
         prior_folder = ScoreFusion.read(folder).prior_folder
         (folder / FUSION_FILE).unlink()
         shutil.rmtree(folder / prior_folder, ignore_errors=True)
-
-
-def load_reranker(
-    path: str | os.PathLike, endpoint: str | None = None, **cross_encoder_kwargs: Any
-) -> CrossEncoder | FusedReranker:
-    """A :class:`FusedReranker` when the folder (or Hub repo) holds ``score_fusion.json``, else a :class:`CrossEncoder`.
-
-    ``cross_encoder_kwargs`` go to :class:`CrossEncoder`; its ``revision``, ``token``, ``cache_dir`` and
-    ``local_files_only`` also fetch a Hub repo's fusion files (from ``endpoint``, default ``HF_ENDPOINT``).
-    """
-    if looks_local(path):
-        check_model_folder(Path(path).expanduser())  # a path on this machine is never looked up on the Hub
-    if Path(path).is_dir():
-        folder: Path | None = Path(path) if Path(path, FUSION_FILE).is_file() else None
-        if folder is None and Path(path, PRIOR_FOLDER).exists():
-            raise ModelLoadError(
-                f"{path} holds {PRIOR_FOLDER}/ but no {FUSION_FILE}: an incomplete copy of a fused model (or an "
-                f"interrupted removal of its fusion). Copy {FUSION_FILE} too, or delete {PRIOR_FOLDER}/ to score "
-                "with the cross-encoder alone."
-            )
-    else:
-        folder = _hub_fusion_snapshot(str(path), cross_encoder_kwargs, endpoint)
-    if folder is not None:
-        return FusedReranker.from_pretrained(folder, **cross_encoder_kwargs)
-    return CrossEncoder(str(path), **cross_encoder_kwargs)
-
-
-def _hub_fusion_snapshot(repo_id: str, kwargs: dict[str, Any], endpoint: str | None = None) -> Path | None:
-    """The local snapshot of a Hub model that was pushed with a score fusion; None when it has no fusion file.
-
-    Every file of the repo is fetched at one commit (the prior lives in a subfolder), file by file as listed by the
-    repo's info, so the cross-encoder and its prior always come from the same push.
-    """
-    from huggingface_hub import HfApi, hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
-
-    hub: dict[str, Any] = {key: kwargs.get(key) for key in ("revision", "token", "cache_dir")}
-    hub |= {"endpoint": endpoint, "local_files_only": bool(kwargs.get("local_files_only", False))}
-    try:
-        fusion_file = Path(hf_hub_download(repo_id, FUSION_FILE, **hub))
-        if hub["local_files_only"]:
-            return fusion_file.parent
-        info = HfApi(endpoint=endpoint, token=hub["token"]).model_info(repo_id, revision=hub["revision"])
-        pinned = hub | {"revision": info.sha}
-        for sibling in info.siblings or []:
-            hf_hub_download(repo_id, sibling.rfilename, **pinned)
-        return Path(hf_hub_download(repo_id, FUSION_FILE, **pinned)).parent
-    except EntryNotFoundError:
-        return None
-    except (HfHubHTTPError, OSError, ValueError) as error:
-        raise ModelLoadError(f"Cannot load {repo_id}: {error}") from error

@@ -58,6 +58,12 @@ def check_model_folder(folder: Path, need_tokenizer: bool = True) -> None:
     if not folder.is_dir():
         raise ModelLoadError(f"Model path {folder} is a file; expected a model folder.")
     if not (folder / "config.json").is_file():
+        if (folder / "rerank_package.json").is_file():
+            raise ModelLoadError(
+                f"{folder} is a rerank package (a cross-encoder and a first stage, scored together): load it with "
+                "rerank_lib.load_reranker; its cross-encoder alone, which scores without the first stage, is in "
+                "cross_encoder/"
+            )
         raise ModelLoadError(f"Model folder {folder} has no config.json; is it a saved model?")
     for name in JSON_FILES:
         read_json_file(folder / name, optional=True)

@@ -18,9 +18,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from rerank_lib.atomic import build_directory_atomic
+from rerank_lib.errors import ModelLoadError
 from rerank_lib.losses import BinaryCrossEntropyLoss
 from rerank_lib.model_card import DatasetInfo, EvaluationInfo, LossInfo, ModelCardData, render_model_card
 from rerank_lib.model_card.collect import column_stats, diff_hyperparameters, is_secret_key
+from rerank_lib.package import PACKAGE_FILE, PackageSpec
 from tasks.base_model import PACKAGED_MODELS
 from tasks.config import CardConfig, TrainConfig
 from tasks.evaluate import REPORT_FILE
@@ -87,17 +89,37 @@ def _evaluations(metrics: dict[str, Any], report: dict[str, Any]) -> list[Evalua
     return entries
 
 
-def _score_fusion(summary: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any] | None:
-    """The card's fusion note: the share, the prior's public name and the cross-encoder's own metrics."""
-    fusion = summary.get("score_fusion")
-    if not fusion:
+def _package(shipped: Path | None) -> dict[str, Any] | None:
+    """The card's package note: the share, the first stage and its model's public name (None: a plain model)."""
+    if shipped is None or not (Path(shipped) / PACKAGE_FILE).is_file():
         return None
+    spec = PackageSpec.read(Path(shipped))
+    model = _base_model_id(spec.first_stage_model) if spec.first_stage_model else "its zero-shot bi-encoder"
+    return {"share": spec.share, "first_stage": spec.first_stage, "first_stage_model": model}
+
+
+def _comparison(metrics: dict[str, Any], report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per evaluator and metric: BM25, the bi-encoder, the cross-encoder alone and what ships, side by side."""
+    shipped: dict[str, float] = metrics.get("metrics", {})
+    baselines = metrics.get("baselines") or {}
     alone = (metrics.get("components") or {}).get("cross_encoder", {})
-    return {
-        "prior_share": float(fusion["prior_share"]),
-        "prior_model": _base_model_id(str(fusion["prior_model"])),
-        "cross_encoder_alone": {key: float(value) for key, value in alone.items()},
-    }
+    rows = []
+    for name, about in (report.get("evaluators") or {}).items():
+        for key in sorted(k for k in shipped if k.startswith(f"{name}_") and "_base_" not in k):
+            metric = key.removeprefix(f"{name}_")
+            if about.get("kind") == "classification" and metric.endswith("_threshold"):
+                continue
+            rows.append(
+                {
+                    "evaluator": str(about.get("title") or name),
+                    "metric": metric,
+                    "bm25": (baselines.get("bm25") or {}).get(key),
+                    "bi_encoder": (baselines.get("bi_encoder") or {}).get(key),
+                    "cross_encoder": alone.get(key),
+                    "shipped": shipped[key],
+                }
+            )
+    return rows
 
 
 def _training_stats(summary: dict[str, Any], prepared: Path | None) -> dict[str, Any]:
@@ -115,30 +137,36 @@ def _training_stats(summary: dict[str, Any], prepared: Path | None) -> dict[str,
     return column_stats(rows, STATS_ROWS)
 
 
+def _facts(cfg: CardConfig, config: dict[str, Any], metrics_path: Path, shipped: Path | None) -> dict[str, Any]:
+    """What the card says whatever training recorded: names, the evaluation, and what ships beside what."""
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    report_path = metrics_path.with_name(REPORT_FILE)
+    report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else {}
+    return {
+        "model_name": cfg.model_name,
+        "activation_fn": (config.get("sentence_transformers") or {}).get("activation_fn", "unknown"),
+        "language": cfg.language,
+        "license": cfg.license,
+        "evaluations": _evaluations(metrics, report),
+        "package": _package(shipped),
+        "comparison": _comparison(metrics, report),
+    }
+
+
 def collect_card_data(
     cfg: CardConfig,
     trained: Path,
     metrics_path: Path,
     prepared: Path | None = None,
     hub_ids: dict[str, str] | None = None,
+    shipped: Path | None = None,
 ) -> ModelCardData:
-    """Card data from the training summary, the model config and the evaluation metrics."""
+    """Card data from the training summary, the model config, the evaluation metrics and what ships."""
     trained = Path(trained)
     summary = json.loads((trained / SUMMARY_FILE).read_text(encoding="utf-8"))
     config = json.loads((trained / "config.json").read_text(encoding="utf-8"))
-    metrics = json.loads(Path(metrics_path).read_text(encoding="utf-8"))
-    report_path = Path(metrics_path).with_name(REPORT_FILE)
-    report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else {}
     num_labels = int(config.get("num_labels") or len(config.get("id2label") or {}) or 1)
-    facts: dict[str, Any] = {
-        "model_name": cfg.model_name,
-        "num_labels": num_labels,
-        "activation_fn": (config.get("sentence_transformers") or {}).get("activation_fn", "unknown"),
-        "language": cfg.language,
-        "license": cfg.license,
-        "evaluations": _evaluations(metrics, report),
-        "score_fusion": _score_fusion(summary, metrics),
-    }
+    facts = _facts(cfg, config, Path(metrics_path), shipped) | {"num_labels": num_labels}
     if summary.get("card_data"):
         collected = ModelCardData.from_dict(summary["card_data"])
         datasets = [
@@ -184,16 +212,21 @@ def run_card(
     out: Path,
     prepared: Path | None = None,
     hub_ids: dict[str, str] | None = None,
+    shipped: Path | None = None,
 ) -> Path:
-    """Copy the trained model to ``out`` with its rendered README.md; returns the card's path.
+    """Copy what ships (``shipped``, default the trained model) to ``out`` with its rendered README.md.
 
     ``prepared`` (optional) is the prepared-data folder, used for column statistics when training did not record them;
-    ``hub_ids`` the Hub ids of training datasets by catalog name (the card's ``datasets`` header).
+    ``hub_ids`` the Hub ids of training datasets by catalog name (the card's ``datasets`` header). Returns the card.
     """
-    text = render_model_card(collect_card_data(cfg, Path(trained), Path(metrics_path), prepared, hub_ids))
+    source = Path(shipped) if shipped is not None else Path(trained)
+    if not source.is_dir():
+        raise ModelLoadError(f"{source} does not exist; run the package stage first (`rerank stage package`).")
+    card = collect_card_data(cfg, Path(trained), Path(metrics_path), prepared, hub_ids, source)
+    text = render_model_card(card)
 
     def build(staging: Path) -> None:
-        shutil.copytree(trained, staging, dirs_exist_ok=True)
+        shutil.copytree(source, staging, dirs_exist_ok=True)
         (staging / "README.md").write_text(text, encoding="utf-8")
 
     build_directory_atomic(Path(out), build)

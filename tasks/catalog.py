@@ -122,7 +122,31 @@ def _manifest(
     }
     if loaded.skipped_rows is not None:
         manifest["skipped_rows"] = loaded.skipped_rows
+    if entry.split is not None:
+        manifest["split"] = split_record(entry, outputs)
     return manifest
+
+
+def split_record(entry: DatasetEntry, outputs: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """How the entry's split rule cut it: the rule, and the groups (queries) and rows in each part.
+
+    Parts other than ``train`` are held out: training reads ``train.datasets.<name>.split`` (default ``train``) and
+    params refuse a held-out part there (:mod:`tasks.held_out`).
+    """
+    rules = entry.split
+    assert rules is not None
+    column = rules.group_by
+    return {
+        "seed": rules.seed,
+        "group_by": column,
+        "fractions": dict(rules.fractions),
+        "held_out": [name for name in rules.fractions if name != "train"],
+        "groups": {
+            name: int(table[column].astype(str).nunique()) if column in table.columns else len(table)
+            for name, table in outputs.items()
+        },
+        "rows": {name: len(table) for name, table in outputs.items()},
+    }
 
 
 def write_prepared(prepared: PreparedDataset, out: str | Path) -> dict[str, Any]:

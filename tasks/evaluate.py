@@ -2,11 +2,12 @@
 
 Outputs in ``artifacts/eval/``:
 
-* ``metrics.json``: numbers only (what `dvc metrics show` prints): ``metrics`` (the model as it ships, with each
-  evaluator's first-stage ``<name>_base_*`` numbers), ``baselines`` (``bm25`` and ``bi_encoder`` under the model's
-  own keys) and ``components`` (a fused model's cross-encoder scored alone);
+* ``metrics.json``: numbers only (what `dvc metrics show` prints): ``metrics`` (what ships, the package stage's
+  folder: a package or the cross-encoder alone, with each evaluator's first-stage ``<name>_base_*`` numbers),
+  ``baselines`` (``bm25`` and ``bi_encoder`` under the model's own keys) and ``components`` (``cross_encoder``: the
+  cross-encoder alone, always, so that it and what ships stand side by side);
 * ``report.json``: what the numbers mean: each evaluator's kind, data, split, first stage and sample count, the
-  evaluation data hash that promotion compares, the score fusion;
+  evaluation data hash that promotion compares, and what ships (``shipped``);
 * ``details/``: each evaluator's CSV.
 """
 
@@ -26,7 +27,8 @@ import pandas as pd
 from rerank_lib.atomic import build_directory_atomic
 from rerank_lib.bi_encoder import BiEncoderScorer
 from rerank_lib.cached_scorer import CachedScorer
-from rerank_lib.fusion import FusedReranker, load_reranker
+from rerank_lib.fusion import FusedReranker
+from rerank_lib.package import RerankPackage, Sigmoid, load_reranker
 from rerank_lib.retrieval.bm25 import ANALYZER_NAME
 from rerank_lib.retrieval.bm25_scorer import BM25Scorer
 from rerank_lib.score_store import DiskCachedScorer, ScoreStore
@@ -96,25 +98,46 @@ def bi_encoder_baseline(cfg: EvaluateConfig, store: ScoreStore) -> Any | None:
     return CachedScorer(DiskCachedScorer(encoder, identity, store))
 
 
-def shipped_model(model_dir: Path, options: dict[str, Any], bi_encoder: Any | None) -> tuple[Any, Any | None]:
-    """The model as it ships, scored with the chosen engine, and a fused model's cross-encoder alone (else None).
-
-    The cross-encoder inside a fusion and alone is scored once (a per-pair cache), and a prior that is the baseline
-    bi-encoder shares its scores.
-    """
-    model = load_reranker(model_dir, **{key: value for key, value in options.items() if value is not None})
-    if not isinstance(model, FusedReranker):
-        return model, None
-    model.cross_encoder = CachedScorer(model.cross_encoder)
-    if bi_encoder is not None and bi_encoder.encoder.fingerprint() == model.prior.encoder.fingerprint():
-        model.prior = bi_encoder  # the baseline is the fusion's prior: embed once, and read it back next time
-    return model, model.cross_encoder
-
-
 def bm25_baseline(store: ScoreStore) -> Any:
     """BM25 over each evaluator's candidates, its scores kept on disk like the bi-encoder's."""
     bm25 = BM25Scorer()
     return DiskCachedScorer(bm25, f"bm25-pool:{bm25.k1}:{bm25.b}:{ANALYZER_NAME}", store)
+
+
+def shipped_model(model_dir: Path, options: dict[str, Any], bi_encoder: Any | None) -> tuple[Any, Any]:
+    """What ships, scored with the chosen engine, and the cross-encoder alone (for a plain cross-encoder: what ships).
+
+    Scores are cached per pair, so the cross-encoder inside a package and alone, and a first stage that is the
+    baseline bi-encoder, are each scored once.
+    """
+    model = load_reranker(model_dir, **{key: value for key, value in options.items() if value is not None})
+    if isinstance(model, RerankPackage):
+        model.cross_encoder = CachedScorer(model.cross_encoder)  # the logits, mixed and (as probabilities) alone
+        if _same_bi_encoder(bi_encoder, model.first_stage):
+            model.first_stage = bi_encoder
+        return model, Sigmoid(model.cross_encoder)
+    if isinstance(model, FusedReranker):  # a folder saved before packages existed
+        model.cross_encoder = CachedScorer(model.cross_encoder)
+        if _same_bi_encoder(bi_encoder, model.prior):
+            model.prior = bi_encoder
+        return model, model.cross_encoder
+    cached = CachedScorer(model)
+    return cached, cached
+
+
+def _same_bi_encoder(baseline: Any | None, part: Any) -> bool:
+    encoder = getattr(part, "encoder", None)
+    return baseline is not None and encoder is not None and baseline.encoder.fingerprint() == encoder.fingerprint()
+
+
+def shipped(model: Any) -> dict[str, Any]:
+    """What report.json says ships: a package (its share and first stage) or the cross-encoder alone."""
+    if isinstance(model, RerankPackage):
+        spec = model.spec
+        return {"kind": "package", "share": spec.share, "first_stage": spec.first_stage, "scale": spec.normalization}
+    if isinstance(model, FusedReranker):
+        return {"kind": "fused", "share": model.prior_share, "first_stage": "bi-encoder", "scale": "none"}
+    return {"kind": "cross_encoder"}
 
 
 def evaluate_suite(
@@ -182,7 +205,7 @@ def report(cfg: EvaluateConfig, suite: list[SuiteEvaluator], model: Any, data_ha
         "data_hash": data_hash,
         "evaluators": evaluators,
         "baselines": {BM25: "BM25 (Okapi, k1 0.9, b 0.4)", BI_ENCODER: cfg.bi_encoder},
-        "score_fusion": {"prior_share": model.prior_share} if isinstance(model, FusedReranker) else None,
+        "shipped": shipped(model),
     }
 
 
@@ -199,14 +222,23 @@ def log_to_run(run_id: str, results: SuiteResults, tracking: TrackingConfig, roo
 
 
 def run_evaluate(
-    cfg: EvaluateConfig, tracking: TrackingConfig, model_dir: Path, prepared: Path, out: Path, root: Path
+    cfg: EvaluateConfig,
+    tracking: TrackingConfig,
+    model_dir: Path,
+    prepared: Path,
+    out: Path,
+    root: Path,
+    catalog: dict[str, Any] | None = None,
 ) -> EvaluateResult:
-    """Evaluate the model and its baselines on the suite, write metrics.json and report.json, log to the run."""
+    """Evaluate the model and its baselines on the suite, write metrics.json and report.json, log to the run.
+
+    ``catalog`` (``prepare.datasets``) resolves ``beir`` evaluators that hold out queries of a catalog entry.
+    """
     out = Path(out)
     store = ScoreStore(Layout(Path(root)).score_cache)
     bi_encoder = bi_encoder_baseline(cfg, store)
     load_reranker(model_dir)  # a damaged model folder fails here, before any data is read or scored
-    suite = build_suite(cfg, Path(prepared), Path(root), bi_encoder, bm25_baseline(store))
+    suite = build_suite(cfg, Path(prepared), Path(root), bi_encoder, bm25_baseline(store), catalog)
     pairs = [pair for evaluator in suite for pair in evaluator.pairs()]
     choice, view = choose_backend(cfg, Path(model_dir), pairs[:: max(1, len(pairs) // 1024)], len(pairs))
     try:

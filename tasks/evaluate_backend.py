@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from rerank_lib.fusion import load_reranker
+from rerank_lib.package import CROSS_ENCODER_FOLDER, is_package, load_reranker
 from tasks.evaluate_config import EvaluateConfig
 
 logger = logging.getLogger(__name__)
@@ -52,11 +52,27 @@ class ScoringChoice:
 
 
 def scratch_view(model_dir: Path) -> Path:
-    """A temporary folder whose files link to the model folder's: exports land there, not in the model folder."""
+    """A temporary folder whose files link to the model folder's: exports land there, not in the model folder.
+
+    A package's ``cross_encoder/`` (where its exports land) is a real folder of links too.
+    """
     view = Path(tempfile.mkdtemp(prefix="rerank-eval-model-"))
-    for item in Path(model_dir).iterdir():
-        (view / item.name).symlink_to(item.resolve(), target_is_directory=item.is_dir())
+    _link_items(Path(model_dir), view, descend=CROSS_ENCODER_FOLDER if is_package(model_dir) else None)
     return view
+
+
+def _link_items(source: Path, target: Path, descend: str | None) -> None:
+    for item in source.iterdir():
+        if item.name == descend:
+            (target / item.name).mkdir()
+            _link_items(item, target / item.name, descend=None)
+        else:
+            (target / item.name).symlink_to(item.resolve(), target_is_directory=item.is_dir())
+
+
+def cross_encoder_part(folder: Path) -> Path:
+    """The folder that holds the cross-encoder: a package's ``cross_encoder/``, else the folder itself."""
+    return folder / CROSS_ENCODER_FOLDER if is_package(folder) else folder
 
 
 def available(backend: str) -> bool:
@@ -79,7 +95,7 @@ def choose_backend(
         reason = f"auto: {total_pairs} pairs, below {cfg.backend_auto_min_pairs}: an export would not pay off"
         return ScoringChoice(reason=reason), None
     view = scratch_view(model_dir)
-    choice = calibrate(view, sample[:CALIBRATION_PAIRS], cfg.backend_tolerance)
+    choice = calibrate(cross_encoder_part(view), sample[:CALIBRATION_PAIRS], cfg.backend_tolerance)
     logger.info("Evaluation scores with %s %s (%s).", choice.backend, choice.precision, choice.reason)
     return choice, view
 

@@ -11,7 +11,10 @@ details files, so a team's own sets keep their own names everywhere. The kinds, 
   precision. Thresholds are chosen on ``threshold_split`` when the dataset has that split, else on the
   evaluated split itself (the report says which).
 * ``correlation``: a prepared ``pairs`` dataset with graded labels: Pearson and Spearman correlation.
-* ``beir``: a local BEIR folder (corpus, queries, ``qrels/<split>.tsv``): BM25's top ``top_k`` reranked.
+* ``beir``: a local BEIR folder (corpus, queries, ``qrels/<split>.tsv``): BM25's top ``top_k`` reranked. Instead of
+  ``folder``, ``dataset`` names a catalog entry with a BEIR source and a ``split`` rule: the queries of the entry's
+  qrels that its rule puts in ``split`` (e.g. ``dev``) are evaluated, the held-out queries its training part never
+  holds.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from tasks.config_base import StageConfig
 
@@ -57,10 +60,17 @@ class CorrelationEvaluation(_Evaluation):
 
 class BeirEvaluation(_Evaluation):
     kind: Literal["beir"]
-    folder: str
+    folder: str | None = None  # a BEIR folder and its qrels split ...
+    dataset: str | None = None  # ... or a catalog entry's BEIR source, held-out part `split` of its split rule
     split: str = "test"
     top_k: int = Field(default=100, gt=0)  # BM25 candidates reranked per query
     first_stage: Literal["bm25"] = "bm25"
+
+    @model_validator(mode="after")
+    def _folder_or_dataset(self) -> BeirEvaluation:
+        if (self.folder is None) == (self.dataset is None):
+            raise ValueError("a beir evaluator reads either `folder` (a BEIR folder) or `dataset` (a catalog entry)")
+        return self
 
 
 EvaluatorSpec = Annotated[

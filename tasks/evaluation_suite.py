@@ -23,7 +23,7 @@ from rerank_lib.evaluation import (
     CrossEncoderRerankingEvaluator,
 )
 from rerank_lib.retrieval.bm25_scorer import BM25Scorer
-from tasks.catalog import read_prepared
+from tasks.catalog import DatasetEntry, read_prepared
 from tasks.evaluate_config import (
     BeirEvaluation,
     ClassificationEvaluation,
@@ -31,6 +31,7 @@ from tasks.evaluate_config import (
     EvaluateConfig,
     RerankingEvaluation,
 )
+from tasks.held_out import beir_folder, held_out_query_ids
 from tasks.layout import Layout
 
 BM25 = "bm25"
@@ -83,11 +84,17 @@ class SuiteEvaluator:
 
 
 def build_suite(
-    cfg: EvaluateConfig, prepared: Path, root: Path, bi_encoder: Any | None, bm25: Any | None = None
+    cfg: EvaluateConfig,
+    prepared: Path,
+    root: Path,
+    bi_encoder: Any | None,
+    bm25: Any | None = None,
+    catalog: dict[str, DatasetEntry] | None = None,
 ) -> list[SuiteEvaluator]:
     """Every evaluator of the suite, in the order params lists them; data problems fail here, before any scoring.
 
-    ``bi_encoder`` and ``bm25`` rank the candidates of reranking evaluators with those first stages.
+    ``bi_encoder`` and ``bm25`` rank the candidates of reranking evaluators with those first stages; ``catalog``
+    (``prepare.datasets``) resolves ``beir`` evaluators that hold out queries of a catalog entry.
     """
     built = []
     for name, spec in cfg.suite.items():
@@ -98,15 +105,22 @@ def build_suite(
         elif isinstance(spec, CorrelationEvaluation):
             built.append(correlation(name, spec, cfg, Path(prepared)))
         else:
-            built.append(beir(name, spec, cfg, Path(root)))
+            built.append(beir(name, spec, cfg, Path(root), catalog or {}))
     return built
 
 
-def prepared_split(prepared: Path, dataset: str, split: str, name: str) -> tuple[pd.DataFrame, Path]:
+def section_of(cfg: EvaluateConfig) -> str:
+    """Which params section a suite belongs to, for error messages: ``evaluate`` or ``dev``."""
+    return "evaluate" if type(cfg) is EvaluateConfig else "dev"
+
+
+def prepared_split(
+    prepared: Path, dataset: str, split: str, name: str, section: str = "evaluate"
+) -> tuple[pd.DataFrame, Path]:
     path = prepared / dataset / f"{split}.parquet"
     if not path.is_file():
         raise DataValidationError(
-            f"evaluate.suite.{name}: {path} does not exist; run the prepare stage (`rerank stage prepare`)."
+            f"{section}.suite.{name}: {path} does not exist; run the prepare stage (`rerank stage prepare`)."
         )
     return read_prepared(prepared / dataset, split), path
 
@@ -119,7 +133,7 @@ def reranking(
     bi_encoder: Any | None,
     bm25: Any | None = None,
 ) -> SuiteEvaluator:
-    frame, path = prepared_split(prepared, spec.dataset, spec.split, name)
+    frame, path = prepared_split(prepared, spec.dataset, spec.split, name, section_of(cfg))
     listwise = "documents" in frame.columns
     if listwise:
         samples = [
@@ -175,7 +189,7 @@ def labelled_pairs(frame: pd.DataFrame, limit: int | None) -> tuple[list[tuple[s
 
 
 def classification(name: str, spec: ClassificationEvaluation, cfg: EvaluateConfig, prepared: Path) -> SuiteEvaluator:
-    frame, path = prepared_split(prepared, spec.dataset, spec.split, name)
+    frame, path = prepared_split(prepared, spec.dataset, spec.split, name, section_of(cfg))
     pairs, labels = labelled_pairs(frame, cfg.max_queries)
     files, threshold = [path], {}
     dev = prepared / spec.dataset / f"{spec.threshold_split}.parquet" if spec.threshold_split else None
@@ -192,7 +206,7 @@ def classification(name: str, spec: ClassificationEvaluation, cfg: EvaluateConfi
 
 
 def correlation(name: str, spec: CorrelationEvaluation, cfg: EvaluateConfig, prepared: Path) -> SuiteEvaluator:
-    frame, path = prepared_split(prepared, spec.dataset, spec.split, name)
+    frame, path = prepared_split(prepared, spec.dataset, spec.split, name, section_of(cfg))
     pairs, scores = labelled_pairs(frame, cfg.max_queries)
     evaluator = CrossEncoderCorrelationEvaluator(
         pairs, scores, name=name, batch_size=cfg.batch_size, show_progress_bar=True
@@ -201,21 +215,31 @@ def correlation(name: str, spec: CorrelationEvaluation, cfg: EvaluateConfig, pre
     return SuiteEvaluator(name, "correlation", evaluator, "", len(pairs), [path], details)
 
 
-def beir(name: str, spec: BeirEvaluation, cfg: EvaluateConfig, root: Path) -> SuiteEvaluator:
-    folder = root / spec.folder
-    qrels = folder / "qrels" / f"{spec.split}.tsv"
+def beir(
+    name: str, spec: BeirEvaluation, cfg: EvaluateConfig, root: Path, catalog: dict[str, DatasetEntry]
+) -> SuiteEvaluator:
+    section = section_of(cfg)
+    if spec.dataset is not None and spec.dataset not in catalog:
+        raise DataValidationError(f"{section}.suite.{name}: dataset {spec.dataset!r} is not in prepare.datasets.")
+    folder = root / beir_folder(spec, catalog)
+    qrels_split, queries, details = spec.split, None, {"folder": str(beir_folder(spec, catalog))}
+    if spec.dataset is not None:
+        qrels_split, queries = held_out_query_ids(catalog[spec.dataset], spec.split, root)
+        details |= {"dataset": spec.dataset, "qrels": qrels_split, "held_out_queries": len(queries)}
+    qrels = folder / "qrels" / f"{qrels_split}.tsv"
     if not qrels.is_file():
-        raise DataValidationError(f"evaluate.suite.{name}: {qrels} does not exist (folder {spec.folder!r}).")
+        raise DataValidationError(f"{section}.suite.{name}: {qrels} does not exist (folder {str(folder)!r}).")
     evaluator = CrossEncoderBEIREvaluator(
         {name: folder},
-        split=spec.split,
+        split=qrels_split,
         top_k=spec.top_k,
         at_k=cfg.at_k,
         cache_dir=Layout(root).bm25_cache,
         batch_size=cfg.batch_size,
         show_progress_bar=True,
         max_queries=cfg.max_queries,
+        queries=queries,
     )
     files = sorted(folder.glob("corpus.jsonl*")) + sorted(folder.glob("queries.jsonl*")) + [qrels]
-    details = {"folder": spec.folder, "split": spec.split, "top_k": spec.top_k}
+    details |= {"split": spec.split, "top_k": spec.top_k}
     return SuiteEvaluator(name, "beir", evaluator, f"BM25 top {spec.top_k}", 0, files, details)

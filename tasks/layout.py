@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # The pipeline's stages in order; importable without loading torch or the stages themselves.
-STAGE_ORDER = ("prepare", "train", "evaluate", "card", "register", "push")
+STAGE_ORDER = ("prepare", "train", "package", "evaluate", "card", "register", "push")
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,21 @@ class Layout:
     def trained_model(self) -> Path:
         """The model as training left it; the card stage turns it into ``model`` with its README."""
         return self.root / "artifacts" / "trained"
+
+    @property
+    def packaged(self) -> Path:
+        """What ships, as the package stage chose on dev: the cross-encoder folder alone or a rerank package."""
+        return self.root / "artifacts" / "packaged"
+
+    @property
+    def dev_dir(self) -> Path:
+        """The package stage's choice on the dev suite (``package.json``)."""
+        return self.root / "artifacts" / "dev"
+
+    @property
+    def tune_dir(self) -> Path:
+        """Tune studies (``<study>.db`` and trial folders) and their result, ``best.yaml``."""
+        return self.root / "artifacts" / "tune"
 
     @property
     def eval_dir(self) -> Path:

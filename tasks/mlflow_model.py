@@ -1,4 +1,4 @@
-"""The CrossEncoder as an MLflow pyfunc model: a DataFrame of (query, passage) in, relevance scores out."""
+"""What ships as an MLflow pyfunc model: a DataFrame of (query, passage[, first_stage_score]) in, scores out."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
+from rerank_lib.package import RerankPackage
+
 MODEL_ARTIFACT = "cross_encoder"
 INPUT_COLUMNS = ("query", "passage")
+FIRST_STAGE_COLUMN = "first_stage_score"  # optional: a package mixes this score in instead of computing its own
+
 # The inference engine, logged as the pyfunc's model_config: a server may override these keys at load time
 # (`mlflow.pyfunc.load_model(uri, model_config=...)`, or SERVING_MODEL_CONFIG for `mlflow models serve`).
 INFERENCE_OPTIONS: dict[str, Any] = {"backend": "torch", "quantize": None, "precision": "fp32", "num_threads": None}
@@ -38,10 +42,11 @@ def check_input(model_input: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 class CrossEncoderPyfunc(mlflow.pyfunc.PythonModel):
-    """Loads the saved model folder from the model's artifacts and scores DataFrame rows.
+    """Loads the shipped folder from the model's artifacts and scores DataFrame rows as it was evaluated.
 
-    A folder saved with a score fusion loads as a :class:`rerank_lib.FusedReranker`, so the registered model scores
-    as it was evaluated: the cross-encoder's probability mixed with the bi-encoder's cosine, row by row.
+    A rerank package (:mod:`rerank_lib.package`) mixes its first stage into the cross-encoder's score over each
+    query's rows of the frame; an optional ``first_stage_score`` column (the team's retriever score) is used instead
+    of the package's own first stage. A plain cross-encoder scores each row alone and ignores that column.
     """
 
     def load_context(self, context: Any) -> None:
@@ -52,4 +57,12 @@ class CrossEncoderPyfunc(mlflow.pyfunc.PythonModel):
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> np.ndarray:
         pairs = check_input(model_input)
-        return np.asarray(self.model.predict(pairs, show_progress_bar=False), dtype=np.float32)
+        given = model_input.get(FIRST_STAGE_COLUMN)
+        if given is None or given.isna().all() or not isinstance(self.model, RerankPackage):
+            return np.asarray(self.model.predict(pairs, show_progress_bar=False), dtype=np.float32)
+        if given.isna().any():
+            raise MlflowException.invalid_parameter_value(
+                f"{FIRST_STAGE_COLUMN} must hold a score on every row, or on none."
+            )
+        scores = self.model.predict(pairs, show_progress_bar=False, first_stage_scores=given.astype(float).tolist())
+        return np.asarray(scores, dtype=np.float32)

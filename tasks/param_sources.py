@@ -89,13 +89,21 @@ def profile_path(profile: str, profiles_root: Path) -> Path:
 
 
 def param_sources(
-    path: str | Path, profile: str | None, overrides: dict[str, Any] | None, profiles_root: Path | None = None
+    path: str | Path,
+    profile: str | None,
+    overrides: dict[str, Any] | None,
+    profiles_root: Path | None = None,
+    set_from: list[str] | tuple[str, ...] = (),
 ) -> list[ParamSource]:
-    """The params layers in merge order: the params file, the profile (if any), the ``--set`` overrides (if any)."""
+    """The params layers in merge order: the params file, the profile (if any), each ``--set-from`` file (values
+    only, e.g. a tune study's best.yaml), the ``--set`` overrides (if any)."""
     sources = [layer(str(path), read_yaml(path, "Params file"), may_replace=False)]
     if profile is not None:
         found = profile_path(profile, Path(profiles_root) if profiles_root else Path(path).resolve().parent)
         sources.append(layer(str(found), read_yaml(found, "Profile"), may_replace=True))
+    for values in set_from:
+        values_path = Path(values).expanduser()
+        sources.append(layer(str(values_path), read_yaml(values_path, "--set-from file"), may_replace=False))
     if overrides:
         sources.append(layer(SET_SOURCE, overrides, may_replace=True))
     return sources

@@ -18,7 +18,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 import yaml
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.types import ColSpec, Schema
 
 import rerank_lib
 import tasks
@@ -27,7 +28,7 @@ from tasks.config import PromoteConfig, RegisterConfig, TrackingConfig
 from tasks.evaluate import METRICS_FILE, REPORT_FILE, pipeline_run_id
 from tasks.io import tree_md5, write_json_atomic
 from tasks.lineage import git_commit
-from tasks.mlflow_model import INFERENCE_OPTIONS, MODEL_ARTIFACT
+from tasks.mlflow_model import FIRST_STAGE_COLUMN, INFERENCE_OPTIONS, MODEL_ARTIFACT
 from tasks.promote import DATA_HASH_TAG, METRIC_TAG, SCORE_TAG, gate
 from tasks.tracking import log_section_params, mlflow_metric_name, resolve_tracking_uri, start_run
 
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 # MLflow runs this file to build the pyfunc (models from code), so no pickled object is stored.
 PYFUNC_CODE = Path(__file__).with_name("mlflow_model_code.py")
 WEIGHTS_TAG = "model.files_md5"
+SHIPPED_TAG = "model.shipped"  # what the version scores with: a package (share, first stage) or the cross-encoder alone
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ def run_register(
         METRIC_TAG: primary,
         DATA_HASH_TAG: str(report.get("data_hash", "")),
         WEIGHTS_TAG: weights,
+        SHIPPED_TAG: json.dumps(report.get("shipped") or {"kind": "cross_encoder"}, sort_keys=True),
     }
     for key, value in version_tags.items():
         client.set_model_version_tag(cfg.registered_model, model_version, key, value)
@@ -150,12 +153,19 @@ def log_and_register(
             artifacts={MODEL_ARTIFACT: str(model_dir)},
             code_paths=[str(Path(rerank_lib.__file__).parent), str(Path(tasks.__file__).parent)],
             pip_requirements=[f"torch=={version('torch')}", f"transformers=={version('transformers')}"],
-            signature=infer_signature(example, np.array([0.5], dtype=np.float32)),
+            signature=pyfunc_signature(example),
             input_example=example,
             model_config=INFERENCE_OPTIONS,  # servers may pick another backend at load time
             registered_model_name=cfg.registered_model,
         )
     return str(info.registered_model_version)
+
+
+def pyfunc_signature(example: pd.DataFrame) -> ModelSignature:
+    """(query, passage) strings in, one float score out; ``first_stage_score`` may come too (a package uses it)."""
+    signature = infer_signature(example, np.array([0.5], dtype=np.float32))
+    inputs = [*signature.inputs.inputs, ColSpec("double", FIRST_STAGE_COLUMN, required=False)]
+    return ModelSignature(inputs=Schema(inputs), outputs=signature.outputs)
 
 
 def _record(

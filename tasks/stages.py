@@ -9,6 +9,7 @@ from tasks.card import run_card
 from tasks.config import PipelineConfig
 from tasks.evaluate import run_evaluate
 from tasks.layout import STAGE_ORDER, Layout
+from tasks.package import run_package
 from tasks.prepare import run_prepare
 from tasks.push import run_push
 from tasks.register import run_register
@@ -23,8 +24,14 @@ def train(cfg: PipelineConfig, layout: Layout) -> Any:
     return run_train(cfg.train, cfg.tracking, layout.prepared, layout.checkpoints, layout.trained_model, layout.root)
 
 
+def package(cfg: PipelineConfig, layout: Layout) -> Any:
+    return run_package(cfg, layout.trained_model, layout.prepared, layout.packaged, layout.dev_dir, layout.root)
+
+
 def evaluate(cfg: PipelineConfig, layout: Layout) -> Any:
-    return run_evaluate(cfg.evaluate, cfg.tracking, layout.trained_model, layout.prepared, layout.eval_dir, layout.root)
+    return run_evaluate(
+        cfg.evaluate, cfg.tracking, layout.packaged, layout.prepared, layout.eval_dir, layout.root, cfg.prepare.datasets
+    )
 
 
 def card(cfg: PipelineConfig, layout: Layout) -> Any:
@@ -37,6 +44,7 @@ def card(cfg: PipelineConfig, layout: Layout) -> Any:
         layout.model,
         prepared=layout.prepared / first_dataset,
         hub_ids=hub_ids,
+        shipped=layout.packaged,
     )
 
 
@@ -62,6 +70,7 @@ __all__ = ["STAGES", "STAGE_ORDER"]
 STAGES: dict[str, Callable[[PipelineConfig, Layout], Any]] = {
     "prepare": prepare,
     "train": train,
+    "package": package,
     "evaluate": evaluate,
     "card": card,
     "register": register,

@@ -18,9 +18,7 @@ from transformers import set_seed
 
 from rerank_lib import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
 from rerank_lib.adapters import lora_config, save_trained
-from rerank_lib.bi_encoder import BiEncoder
-from rerank_lib.errors import ConfigError, ModelLoadError
-from rerank_lib.fusion import attach_score_fusion, remove_score_fusion
+from rerank_lib.fusion import remove_score_fusion
 from rerank_lib.model_card.collect import card_data_from_trainer
 from tasks.base_model import resolve_base_model
 from tasks.checkpoints import CheckpointStore
@@ -97,25 +95,6 @@ def use_bf16(precision: str) -> bool:
     return False
 
 
-def fusion_prior(cfg: TrainConfig) -> str | BiEncoder | None:
-    """The bi-encoder to save beside the model (``train.score_fusion``), checked before training starts.
-
-    A local folder is returned as its path (copied whole later); anything else is loaded now, so a wrong name fails
-    in seconds rather than after the training run.
-    """
-    if cfg.score_fusion is None:
-        return None
-    source = resolve_base_model(cfg.score_fusion.prior_model)
-    if Path(source).is_dir():
-        if not (Path(source) / "config.json").is_file():
-            raise ConfigError(f"train.score_fusion.prior_model: {source} has no config.json (not a model folder)")
-        return source
-    try:
-        return BiEncoder(source)
-    except ModelLoadError as error:
-        raise ConfigError(f"train.score_fusion.prior_model: {error}") from error
-
-
 def finished_summary(out: Path, run_config: dict) -> dict | None:
     """The summary of a model already in ``out`` that a finished run of this same config trained, else None.
 
@@ -131,24 +110,10 @@ def finished_summary(out: Path, run_config: dict) -> dict | None:
     return summary if summary.get("run_config") == run_config else None
 
 
-def apply_score_fusion(cfg: TrainConfig, prior: str | BiEncoder | None, out: Path) -> dict | None:
-    """Attach the configured prior to the saved model (or remove an old one); returns the summary's record of it."""
-    if cfg.score_fusion is None or prior is None:
-        remove_score_fusion(out)
-        return None
-    attach_score_fusion(out, prior, cfg.score_fusion.prior_share)
-    logger.info("Saved the bi-encoder prior beside the model (share %.2f)", cfg.score_fusion.prior_share)
-    return cfg.score_fusion.model_dump(mode="json")
-
-
-def refresh_score_fusion(cfg: TrainConfig, prior: str | BiEncoder | None, out: Path, summary: dict) -> TrainResult:
-    """Attach (or remove) the configured score fusion on an already trained model, without training it again."""
-    summary["score_fusion"] = apply_score_fusion(cfg, prior, out)
-    summary["hyperparameters"] = cfg.model_dump(mode="json")
-    if os.environ.get(RUN_ID_ENV):  # a flow run that only edits the fusion: evaluate and register record in its own
-        summary["mlflow_run_id"] = os.environ[RUN_ID_ENV]  # MLflow run (the trained one already logged the old share)
-    write_json_atomic(Path(out) / SUMMARY_FILE, summary)
-    logger.info("%s already holds the model of this training config: score fusion updated, nothing trained", out)
+def already_trained(out: Path, summary: dict) -> TrainResult:
+    """The result of the model a finished run of this training config left in ``out``: nothing is trained again."""
+    remove_score_fusion(out)  # models saved before packages carried a fusion; the package stage decides now
+    logger.info("%s already holds the model of this training config: nothing trained", out)
     return TrainResult(
         Path(out), summary["train_rows"], summary["global_step"], summary["training_seconds"], summary["resumed_from"]
     )
@@ -156,11 +121,10 @@ def refresh_score_fusion(cfg: TrainConfig, prior: str | BiEncoder | None, out: P
 
 @dataclass
 class TrainingPlan:
-    """Everything checked and loaded before the model: data, evaluator, prior, and the config's identity."""
+    """Everything checked and loaded before the model: data, evaluator, and the config's identity."""
 
     datasets: dict[str, Dataset]
     evaluator: Any
-    prior: str | BiEncoder | None
     run_config: dict
 
 
@@ -169,10 +133,8 @@ def plan_training(cfg: TrainConfig, prepared: Path, root: Path) -> TrainingPlan:
     check_train_config(cfg)  # losses, options, max_length against the base model's config
     datasets, hashes = training_datasets(cfg, Path(prepared))
     evaluator = build_training_evaluator(cfg.evaluation, Path(root))  # a bad folder fails before the model loads
-    prior = fusion_prior(cfg) if is_main_process() else None
-    # The fusion does not change the trained weights: editing it must not restart training from scratch.
-    run_config = {"train": cfg.model_dump(mode="json", exclude={"score_fusion"}), "data_md5": hashes}
-    return TrainingPlan(datasets, evaluator, prior, run_config)
+    run_config = {"train": cfg.model_dump(mode="json"), "data_md5": hashes}
+    return TrainingPlan(datasets, evaluator, run_config)
 
 
 def build_trainer(
@@ -241,7 +203,7 @@ def run_train(
     plan = plan_training(cfg, Path(prepared), Path(root))
     finished = finished_summary(Path(out), plan.run_config)
     if finished is not None:
-        return refresh_score_fusion(cfg, plan.prior, Path(out), finished)
+        return already_trained(Path(out), finished)
     store = CheckpointStore(Path(checkpoints), plan.run_config)
     resume = store.resume_point()
     # Only rank 0 talks to MLflow (reached before the checkpoint folder is created); other ranks just train.
@@ -274,10 +236,10 @@ def save_trained_model(
     run_id: str,
     bf16: bool,
 ) -> None:
-    """The model, its score fusion, the training and evaluation logs, and the summary, into ``result.model_dir``."""
+    """The model, the training and evaluation logs, and the summary, into ``result.model_dir``."""
     out = result.model_dir
     save_trained(trainer.model, out)  # an adapter model ships merged, with adapter/ beside it
-    fusion = apply_score_fusion(cfg, plan.prior, out)
+    remove_score_fusion(out)  # the folder may hold a model saved before packages existed
     _write_training_log(out / TRAINING_LOG_FILE, trainer.state.log_history)
     if plan.evaluator is not None:
         write_eval_log(out / EVAL_LOG_FILE, trainer.state.log_history, cfg.evaluation)
@@ -291,8 +253,7 @@ def save_trained_model(
         "losses": {name: {"name": type(fn).__name__, "config": fn.get_config_dict()} for name, fn in losses.items()},
         "hyperparameters": cfg.model_dump(mode="json"),
         "precision_used": "bf16" if bf16 else "fp32",
-        "score_fusion": fusion,
-        "run_config": plan.run_config,  # a rerun with the same config (only the fusion edited) does not train again
+        "run_config": plan.run_config,  # a rerun with the same config does not train again
         "global_step": result.global_step,
         "training_seconds": round(result.training_seconds, 1),
         "log_history": trainer.state.log_history,

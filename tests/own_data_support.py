@@ -73,7 +73,7 @@ def acme_profile(collection: Collection, base_model: Path) -> dict:
     """A profile that names only the ACME collection: it replaces the demo's catalog, training mix and suite."""
     split = {"seed": 1, "group_by": "query", "fractions": {"train": 0.6, "dev": 0.2, "test": 0.2}}
     return {
-        "replace": ["prepare.datasets", "train.datasets", "train.evaluation", "evaluate.suite"],
+        "replace": ["prepare.datasets", "train.datasets", "train.evaluation", "evaluate.suite", "dev", "tune"],
         "prepare": {
             "datasets": {
                 "acme-pairs": {"source": {"kind": "file", "path": str(collection.pairs_csv)}, "format": "pairs",
@@ -98,7 +98,6 @@ def acme_profile(collection: Collection, base_model: Path) -> dict:
             "batch_size": 8,
             "save_steps": 50,
             "evaluation": {"steps": None},
-            "score_fusion": None,
         },
         "evaluate": {
             "bi_encoder": str(base_model),
@@ -107,6 +106,23 @@ def acme_profile(collection: Collection, base_model: Path) -> dict:
                 "acme_pairs_test": {"kind": "classification", "dataset": "acme-pairs", "title": "ACME pairs"},
                 "acme_lists_test": {"kind": "reranking", "dataset": "acme-lists", "first_stage": "bm25"},
                 "acme_beir": {"kind": "beir", "folder": str(collection.beir), "split": "test", "top_k": 5},
+            },
+        },
+        "dev": {
+            "bi_encoder": str(base_model),
+            "batch_size": 32,
+            "suite": {"acme_lists_dev": {"kind": "reranking", "dataset": "acme-lists", "split": "dev",
+                                         "first_stage": "bm25"}},
+            "objective": {"metrics": {"acme_lists_dev_ndcg@10": 1.0}},
+        },
+        "package": {"shares": [0.0, 0.5]},
+        "tune": {
+            "study": "acme", "trials": 6, "eval_steps": 2, "eval_max_queries": 4, "heartbeat_seconds": 1,
+            "sampler": {"kind": "tpe", "seed": 0, "startup_trials": 2},
+            "pruner": {"kind": "median", "startup_trials": 1, "warmup_steps": 0},
+            "space": {
+                "train.learning_rate": {"type": "float", "low": 1.0e-4, "high": 1.0e-2, "log": True},
+                "route": {"type": "variants", "variants": {"full": {}, "decay": {"train.layerwise_lr_decay": 0.5}}},
             },
         },
         "card": {"model_name": "ACME reranker"},

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,8 @@ class CrossEncoderBEIREvaluator(CrossEncoderEvaluator):
         max_queries: evaluate a seeded sample of this many judged queries per dataset (all when None): a cheap,
             fixed subset for evaluations during training.
         query_seed: the seed of that sample, so every evaluation of a run (and every run) scores the same queries.
+        queries: evaluate only these query ids (None: every judged query), e.g. the queries a dev split holds out of
+            a training set's qrels; the BM25 first stage still searches the whole corpus.
 
     Keys: ``{name}_{dataset}_{metric}`` and ``{name}_{dataset}_base_{metric}`` per dataset, and
     ``{name}_mean_{metric}`` / ``{name}_mean_base_{metric}`` averaged over datasets (each dataset weighs the same).
@@ -91,6 +93,7 @@ class CrossEncoderBEIREvaluator(CrossEncoderEvaluator):
         splits: Mapping[str, str] | None = None,
         max_queries: int | None = None,
         query_seed: int = 0,
+        queries: Collection[str] | None = None,
     ) -> None:
         super().__init__(name=name, batch_size=batch_size, show_progress_bar=show_progress_bar, write_csv=write_csv)
         if isinstance(datasets, Mapping):
@@ -122,6 +125,7 @@ class CrossEncoderBEIREvaluator(CrossEncoderEvaluator):
             raise ValueError(f"max_queries must be at least 1 (or None for all queries); got {max_queries}.")
         self.max_queries = max_queries
         self.query_seed = query_seed
+        self.queries = None if queries is None else frozenset(str(query) for query in queries)
         self.top_k = top_k
         self.at_k = at_k
         self.k1 = k1
@@ -180,7 +184,9 @@ class CrossEncoderBEIREvaluator(CrossEncoderEvaluator):
         evaluated = {
             query_id: text
             for query_id, text in queries.items()
-            if query_id in qrels and any(grade > 0 for grade in qrels[query_id].values())
+            if query_id in qrels
+            and any(grade > 0 for grade in qrels[query_id].values())
+            and (self.queries is None or query_id in self.queries)
         }
         if not evaluated:
             raise DataValidationError(f"BEIR dataset {dataset_name!r} ({folder}): no query has a positive qrel.")
@@ -282,5 +288,6 @@ class CrossEncoderBEIREvaluator(CrossEncoderEvaluator):
             "bm25": {"k1": self.k1, "b": self.b},
             "relevance_level": self.relevance_level,
             "max_queries": self.max_queries,
+            "queries": None if self.queries is None else len(self.queries),
             "query_seed": self.query_seed,
         }

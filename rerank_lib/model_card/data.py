@@ -32,9 +32,10 @@ Field guide for whoever fills a card (all optional unless marked required):
         kWh, "source": "codecarbon", "training_type": "fine-tuning", "on_cloud": False, "cpu_model": ...,
         "gpu_model": ..., "ram_total_size": GB, "hours_used": h, "hardware_used": "1 x A100"}``. None: not measured.
     framework_versions: filled automatically when empty.
-    score_fusion: set when the folder is saved with a bi-encoder prior (:mod:`rerank_lib.fusion`): ``{"prior_share":
-        0.3, "prior_model": Hub id or name, "cross_encoder_alone": {metric: value}}``; the card then explains how to
-        load the fused reranker and shows the cross-encoder's own metrics beside the fused ones.
+    package: set when the folder is a rerank package (:mod:`rerank_lib.package`): ``{"share": 0.3, "first_stage":
+        "bi-encoder", "first_stage_model": Hub id or name}``; the card then says what scores what and how to load it.
+    comparison: rows of the side-by-side table ``{"evaluator", "metric", "bm25", "bi_encoder", "cross_encoder",
+        "shipped"}`` (a value may be None): the baselines, the cross-encoder alone and what ships, per metric.
 """
 
 from __future__ import annotations
@@ -193,7 +194,8 @@ class ModelCardData:
     training_seconds: float | None = None
     co2_eq_emissions: dict[str, Any] | None = None
     framework_versions: dict[str, str] = field(default_factory=dict)
-    score_fusion: dict[str, Any] | None = None
+    package: dict[str, Any] | None = None
+    comparison: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.framework_versions:

@@ -39,7 +39,11 @@ def toy_project(root: Path, base: Path, batch_size: int) -> Path:
     params = {
         "prepare": {
             "datasets": {
-                DATASET: {"source": {"kind": "file", "path": "unused.jsonl", "split": "train"}, "format": "listwise"}
+                DATASET: {"source": {"kind": "file", "path": "unused.jsonl", "split": "train"}, "format": "listwise"},
+                "toy-test": {
+                    "source": {"kind": "file", "path": "unused-test.jsonl", "split": "test"},
+                    "format": "reranking",
+                },
             }
         },
         "train": {
@@ -53,7 +57,7 @@ def toy_project(root: Path, base: Path, batch_size: int) -> Path:
             "save_steps": 100,
             "evaluation": {"steps": None},
         },
-        "evaluate": {"suite": {"toy": {"kind": "reranking", "dataset": DATASET, "split": "train"}}},
+        "evaluate": {"suite": {"toy": {"kind": "reranking", "dataset": "toy-test"}}},  # never run here
         "card": {},
         "tracking": {"tracking_uri": f"sqlite:///{root / 'mlflow.db'}", "experiment": "ddp"},
         "register": {},

@@ -66,6 +66,14 @@ def test_a_new_collection_becomes_its_own_promoted_model(tiny_bert_dir: Path, tm
     assert [model.name for model in client.search_registered_models()] == ["acme-reranker"]
     run = client.get_run(outputs["mlflow_run_id"])
     assert "acme_lists_test_ndcg_at_10" in run.data.metrics
+    # What ships was chosen on the dev split, is what was evaluated and registered, and is what the gate compared.
+    choice = json.loads((root / "artifacts" / "dev" / "package.json").read_text())
+    assert set(choice["shares"]) == {"0.0", "0.5"} and report["shipped"]["kind"] == choice["shipped"]
+    assert run.data.params["package.first_stage"] == "bi-encoder" and "package_share" in run.data.metrics
+    assert "component_cross_encoder_acme_lists_test_ndcg_at_10" in run.data.metrics
+    version = client.get_model_version("acme-reranker", "1")
+    assert float(version.tags["eval.primary_score"]) == metrics["metrics"]["acme_lists_test_ndcg@10"]
+    assert json.loads(version.tags["model.shipped"])["kind"] == choice["shipped"]
     assert_no_demo(json.dumps(run.data.metrics) + json.dumps(run.data.params), "the MLflow run")
 
     # The same profile under DVC: dvc.yaml is written from it, `dvc repro` runs every stage, then nothing is stale.

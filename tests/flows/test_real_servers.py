@@ -108,7 +108,8 @@ def test_flow_against_real_prefect_and_mlflow_servers(servers: Servers, tmp_path
         task_runs = client.read_task_runs()
     task_states = {run.name.rsplit("-", 1)[0]: run.state.name for run in task_runs if run.flow_run_id == flow_run.id}
     assert task_states == {
-        name: "Completed" for name in ("open-mlflow-run", "prepare", "train", "evaluate", "card", "register", "push")
+        name: "Completed"
+        for name in ("open-mlflow-run", "prepare", "train", "package", "evaluate", "card", "register", "push")
     }
 
     # The MLflow server holds the run, the registered version and the champion alias; nothing went to a local db.
@@ -135,7 +136,8 @@ def test_flow_against_real_prefect_and_mlflow_servers(servers: Servers, tmp_path
         artifact_uri=download_uri, tracking_uri=servers.mlflow_url, dst_path=str(tmp_path / "champion")
     )
     model = mlflow.pyfunc.load_model(local)
-    scores = model.predict(
-        pd.DataFrame({"query": ["how are glacier caves formed?"], "passage": ["A glacier cave is formed in ice."]})
-    )
-    assert scores.shape == (1,) and 0.0 < float(scores[0]) < 1.0
+    # Two candidates of one query: a package scales its parts within a query (a lone candidate would score 0).
+    question = "how are glacier caves formed?"
+    passages = ["A glacier cave is formed in ice.", "The stock market closed higher on Friday."]
+    scores = model.predict(pd.DataFrame({"query": [question] * 2, "passage": passages}))
+    assert scores.shape == (2,) and 0.0 <= float(scores.min()) < float(scores.max()) <= 1.0

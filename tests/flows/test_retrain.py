@@ -7,12 +7,13 @@ import math
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from flows.retrain import retrain
-from rerank_lib import CrossEncoder
+from rerank_lib import CrossEncoder, RerankPackage, load_reranker
 from tests.e2e_support import link_raw_data, quick_params
 from tests.hub_server import LocalHub
 
@@ -43,17 +44,23 @@ def test_quick_flow_trains_evaluates_documents_registers_and_pushes(
         pushed_files = hub.files("team/wikiqa-reranker")
         hub_url = hub.url
 
-    model = CrossEncoder(outputs["model"])
-    relevant, irrelevant = model.predict(
-        [
-            ("how are glacier caves formed?", "A glacier cave is a cave formed within the ice of a glacier."),
-            ("how are glacier caves formed?", "The stock market closed higher on Friday."),
-        ]
-    )
-    assert 0.0 < irrelevant < 1.0 and 0.0 < relevant < 1.0
-
     metrics = json.loads(Path(outputs["metrics"]).read_text())
     report = json.loads(Path(outputs["metrics"]).with_name("report.json").read_text())
+    # What ships is what the package stage chose on the dev split: the cross-encoder alone or a package around it.
+    package = report["shipped"]["kind"] == "package"
+    assert (
+        report["shipped"]["kind"]
+        == json.loads((tmp_path / "artifacts" / "dev" / "package.json").read_text())["shipped"]
+    )
+    shipped = load_reranker(outputs["model"])
+    assert isinstance(shipped, RerankPackage if package else CrossEncoder)
+    alone = CrossEncoder(Path(outputs["model"]) / "cross_encoder") if package else shipped
+    pairs = [
+        ("how are glacier caves formed?", "A glacier cave is a cave formed within the ice of a glacier."),
+        ("how are glacier caves formed?", "The stock market closed higher on Friday."),
+    ]
+    relevant, irrelevant = alone.predict(pairs)
+    assert 0.0 < irrelevant < 1.0 and 0.0 < relevant < 1.0
     ranking = {f"{prefix}{name}" for prefix in ("", "base_") for name in ("map", "mrr@10", "ndcg@10")}
     classification = {"accuracy", "accuracy_threshold", "f1", "f1_threshold", "precision", "recall"}
     expected = (
@@ -64,6 +71,7 @@ def test_quick_flow_trains_evaluates_documents_registers_and_pushes(
     )
     assert set(metrics["metrics"]) == expected
     assert set(metrics["baselines"]["bi_encoder"]) == {k for k in expected if "_base_" not in k}
+    assert set(metrics["components"]["cross_encoder"]) == {k for k in expected if "_base_" not in k}
     assert set(metrics["baselines"]["bm25"]) == {
         f"{e}_{n}" for e in ("wikiqa_test", "scifact_dev") for n in ranking if "base_" not in n
     }
@@ -96,14 +104,14 @@ def test_quick_flow_trains_evaluates_documents_registers_and_pushes(
 
     assert outputs["promotion"].startswith("champion (first version")
     champion = mlflow.pyfunc.load_model("models:/wikiqa-reranker@champion")
-    scores = champion.predict(
-        pd.DataFrame({"query": ["how are glacier caves formed?"], "passage": ["A glacier cave is formed in ice."]})
-    )
-    assert scores.shape == (1,) and 0.0 < float(scores[0]) < 1.0
+    scores = champion.predict(pd.DataFrame({"query": [q for q, _ in pairs], "passage": [p for _, p in pairs]}))
+    assert scores.shape == (2,) and np.allclose(scores, shipped.predict(pairs), atol=1e-5)  # it scores as evaluated
     assert outputs["hub_push"].startswith(hub_url)
     assert json.loads((tmp_path / "artifacts" / "push.json").read_text())["pushed"] is True
-    assert pushed_files["model.safetensors"] == (Path(outputs["model"]) / "model.safetensors").read_bytes()
-    assert 'CrossEncoder("team/wikiqa-reranker")' in pushed_files["README.md"].decode()  # usage names the repo
+    weights = "cross_encoder/model.safetensors" if package else "model.safetensors"
+    assert pushed_files[weights] == (Path(outputs["model"]) / weights).read_bytes()
+    loader = "load_reranker" if package else "CrossEncoder"
+    assert f'{loader}("team/wikiqa-reranker")' in pushed_files["README.md"].decode()  # usage names the repo
     assert outputs["mlflow_run_id"] in hub.commits[0].summary
 
     # The Hub token reached the Hub and nothing else; no secret is in a file written, a log line, an MLflow param

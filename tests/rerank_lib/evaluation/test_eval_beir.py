@@ -140,3 +140,16 @@ def test_max_queries_scores_the_same_seeded_subset_every_time(scifact: Path, tmp
     assert larger.num_queries == {"scifact": 3}  # a limit above the number of queries keeps them all
     with pytest.raises(ValueError, match="max_queries must be at least 1"):
         CrossEncoderBEIREvaluator([scifact], max_queries=0)
+
+
+def test_queries_keeps_only_the_named_judged_queries(scifact: Path, tmp_path: Path, table_model) -> None:
+    model = table_model(pseudo_random)
+    held_out = CrossEncoderBEIREvaluator(
+        [scifact], top_k=5, cache_dir=tmp_path / "cache", write_csv=False, queries=["q2", "q3", "not-judged"]
+    )
+    held_out(model)
+    assert [query.query_id for query in held_out._datasets()[0].queries] == ["q2", "q3"]
+    assert held_out.get_config_dict()["queries"] == 3
+    assert model.calls[-1]["pairs"] == sum(len(query.doc_ids) for query in held_out._datasets()[0].queries)
+    with pytest.raises(DataValidationError, match="no query has a positive qrel"):
+        assert CrossEncoderBEIREvaluator([scifact], top_k=5, cache_dir=tmp_path / "cache", queries=["q9"]).num_queries

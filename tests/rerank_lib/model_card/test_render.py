@@ -333,9 +333,9 @@ def test_set_usage_id_points_snippets_at_the_repo() -> None:
     assert 'CrossEncoder("path/to/model")' in text
     updated = set_usage_id(text, "org/new-model")
     assert 'CrossEncoder("path/to/model")' not in updated and updated.count('CrossEncoder("org/new-model")') == 2
-    fusion = {"prior_share": 0.3, "prior_model": "m", "cross_encoder_alone": {}}
-    fused = render_model_card(card_data(score_fusion=fusion))
-    assert 'load_reranker("org/new-model")' in set_usage_id(fused, "org/new-model")  # the fused loader too
+    package = {"share": 0.3, "first_stage": "bi-encoder", "first_stage_model": "m"}
+    packaged = render_model_card(card_data(package=package))
+    assert 'load_reranker("org/new-model")' in set_usage_id(packaged, "org/new-model")  # the package's loader too
 
 
 def test_column_stats_may_arrive_as_plain_dicts() -> None:

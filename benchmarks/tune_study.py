@@ -1,0 +1,159 @@
+"""The recipe chosen by the pipeline itself: a tune study of the default params, then its test numbers over 3 seeds
+beside the hand-found recipe's (issue 29's measurement).
+
+1. ``prepare``, then ``rerank tune --in-process`` on params.yaml's study (``tune`` section: the space, the dev suite
+   objective and its guards), with ``--budget-hours`` as ``tune.timeout`` (no trial starts after it; the running one
+   finishes). The study resumes if the command is run again.
+2. ``benchmarks/quality.py --set-from <the study's best.yaml>`` (3 seeds: train, package, evaluate).
+3. ``benchmarks/quality.py`` on params.yaml as it is, the hand-found recipe, through the same pipeline (its dev
+   splits held out, its package chosen on dev), unless ``--skip-hand-found``.
+
+Nothing is chosen on a test split: the study judges on the dev suite, the package stage chooses on it too; the test
+sets are only evaluated. Writes ``<output>.json`` (the study's trials, the best trial, both recipes' tables) and
+``<output>.md``; the two quality runs write their own ``<output>-tuned.*`` and ``<output>-hand-found.*``.
+
+Run: ``.venv/bin/python benchmarks/tune_study.py --budget-hours 8`` (the study's budget, then about 40 minutes per
+seed and recipe on 2 CPU cores: about 12 hours in all); ``--help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from speed import machine
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget-hours", type=float, default=8.0, help="tune.timeout: no trial starts after it")
+    parser.add_argument("--trials", type=int, default=None, help="tune.trials (default: params.yaml's)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
+    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/rerank-tune-study"), help="reused to resume")
+    parser.add_argument("--output", type=Path, default=RESULTS / "tune-study", help="results prefix (.json, .md)")
+    parser.add_argument("--skip-hand-found", action="store_true", help="measure only the recipe the study picked")
+    parser.add_argument(
+        "--profile", default=None, help="a profile over params.yaml for every step (quick: a smoke run)"
+    )
+    return parser.parse_args(argv)
+
+
+def run(command: list[str], log: Path) -> float:
+    """Run a command with its output appended to ``log``; fail naming the log. Returns wall seconds."""
+    started = time.perf_counter()
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write(f"\n$ {' '.join(command)}\n")
+        handle.flush()
+        done = subprocess.run(
+            command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=handle, stderr=subprocess.STDOUT
+        )
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command[:4])} ... failed (exit {done.returncode}); see {log}")
+    return time.perf_counter() - started
+
+
+def study(args: argparse.Namespace, work: Path) -> tuple[Path, float]:
+    """Run (or resume) the study in ``work/study``; its best.yaml and the study's wall hours."""
+    root = work / "study"
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    (root / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    if not (root / "data" / "raw").exists():
+        (root / "data" / "raw").symlink_to(ROOT / "data" / "raw", target_is_directory=True)
+    cli = [sys.executable, "-m", "rerank_app.cli", "--root", str(root)]
+    if args.profile:
+        cli += ["--profile", str(ROOT / "profiles" / f"{args.profile}.yaml")]
+    settings = ["--set", f"tune.timeout={args.budget_hours * 3600:.0f}"]
+    if args.trials:
+        settings += ["--set", f"tune.trials={args.trials}"]
+    log = work / "study.log"
+    run([*cli, "stage", "prepare"], log)
+    seconds = run([*cli, *settings, "tune", "--in-process"], log)
+    return root / "artifacts" / "tune" / "best.yaml", seconds / 3600
+
+
+def quality(args: argparse.Namespace, work: Path, name: str, extra: list[str]) -> dict[str, Any]:
+    output = args.output.with_name(f"{args.output.name}-{name}")
+    command = [sys.executable, "benchmarks/quality.py", "--seeds", *map(str, args.seeds), *extra]
+    if args.profile:
+        command += ["--profile", args.profile]
+    run([*command, "--work-dir", str(work / f"quality-{name}"), "--output", str(output)], work / f"quality-{name}.log")
+    return json.loads(output.with_suffix(".json").read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    work = args.work_dir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    best_yaml, hours = study(args, work)
+    summary = json.loads(best_yaml.with_name("best.json").read_text())
+    kept = args.output.with_name(f"{args.output.name}-best.yaml")
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text(best_yaml.read_text())
+    report: dict[str, Any] = {
+        "date": dt.date.today().isoformat(),
+        "command": "python benchmarks/tune_study.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": machine(),
+        "study_hours": round(hours, 2),
+        "study": summary,
+        "best_yaml": best_yaml.read_text(),
+        "tuned": quality(args, work, "tuned", ["--set-from", str(kept)]),
+    }
+    if not args.skip_hand_found:
+        report["hand_found"] = quality(args, work, "hand-found", [])
+    args.output.with_suffix(".json").write_text(json.dumps(report, indent=2))
+    args.output.with_suffix(".md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The study (trials, what it picked, on which dev numbers) and both recipes' test tables side by side."""
+    study, best = report["study"], report["study"]["best"] or {}
+    states: dict[str, int] = {}
+    for trial in study["trials"]:
+        states[trial["state"]] = states.get(trial["state"], 0) + 1
+    lines = [
+        f"Tune study `{study['study']}`, measured {report['date']} on {report['machine']['logical_cpus']} CPU cores "
+        f"({report['machine']['cpu']}): {study['trials_finished']} trials in {report['study_hours']:.1f} hours "
+        f"({', '.join(f'{count} {state}' for state, count in sorted(states.items()))}).",
+        "",
+        f"Best trial: {best.get('number')}, dev objective {best.get('objective', float('nan')):.4f} (guards "
+        f"{'held' if best.get('feasible') else 'NOT all held'}); its settings (`best.yaml`):",
+        "",
+        "```yaml",
+        report["best_yaml"].strip(),
+        "```",
+        "",
+        "| dev metric (cross-encoder alone) | best trial | BM25 | bi-encoder |",
+        "|---|---:|---:|---:|",
+    ]
+    for metric, value in (best.get("metrics") or {}).items():
+        cells = [study["baselines"].get(which, {}).get(metric) for which in ("bm25", "bi_encoder")]
+        shown = " | ".join("-" if cell is None else f"{cell:.4f}" for cell in cells)
+        lines.append(f"| {metric} | {value:.4f} | {shown} |")
+    for key, title in (("tuned", "The recipe the study picked"), ("hand_found", "The hand-found recipe (params.yaml)")):
+        if key in report:
+            lines += ["", f"### {title}", "", quality_markdown(report[key])]
+    lines += ["", f"Command: `{report['command']}`"]
+    return "\n".join(lines) + "\n"
+
+
+def quality_markdown(result: dict[str, Any]) -> str:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from quality import markdown as table
+
+    return table(result).strip()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""The study: counting trials across retries, the best trial by its guards, refusing a changed resume, best.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.distributions import FloatDistribution
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState, create_trial
+
+from rerank_lib.errors import ConfigError
+from tasks.config import load_params
+from tasks.tune_config import TuneConfig
+from tasks.tune_result import write_result
+from tasks.tune_study import best_trial, finished, open_study
+
+ROOT = Path(__file__).resolve().parents[2]
+SPACE = {"train.learning_rate": {"type": "float", "low": 1e-5, "high": 1e-4, "log": True}}
+DISTRIBUTION = {"train.learning_rate": FloatDistribution(1e-5, 1e-4, log=True)}
+
+
+def tune(**values: object) -> TuneConfig:
+    return TuneConfig(**{"study": "s", "trials": 3, "space": SPACE, **values})
+
+
+def add(study: optuna.Study, state: TrialState, value: float | None = None, feasible: bool = True) -> None:
+    attrs = {"feasible": feasible, "settings": {"train.learning_rate": 3e-5}, "metrics": {"dev_ndcg@10": value}}
+    study.add_trial(
+        create_trial(
+            state=state,
+            value=value,
+            params={"train.learning_rate": 3e-5},
+            distributions=DISTRIBUTION,
+            user_attrs=attrs,
+        )
+    )
+
+
+def test_a_died_and_retried_trial_counts_once(tmp_path: Path) -> None:
+    study = open_study(tune(), tmp_path, {"a": 1})
+    add(study, TrialState.COMPLETE, 0.5)
+    add(study, TrialState.FAIL)
+    assert finished(study) == 2  # a failed trial counts ...
+    RetryHeartbeatStaleTrialCallback()(study, study.trials[1])
+    assert finished(study) == 1  # ... unless it is being retried: its retry counts instead
+    assert study.trials[2].state == TrialState.WAITING and study.trials[2].system_attrs["failed_trial"] == 1
+
+
+def test_the_best_trial_is_the_best_whose_guards_held(tmp_path: Path) -> None:
+    study = open_study(tune(), tmp_path, {"a": 1})
+    add(study, TrialState.COMPLETE, 0.9, feasible=False)
+    add(study, TrialState.COMPLETE, 0.7)
+    add(study, TrialState.PRUNED)
+    assert best_trial(study).number == 1
+    other = open_study(tune(study="t"), tmp_path, {"a": 1})
+    add(other, TrialState.COMPLETE, 0.6, feasible=False)
+    add(other, TrialState.COMPLETE, 0.8, feasible=False)
+    assert best_trial(other).number == 1  # none held its guards: the best objective, and best.yaml says so
+    (best_yaml, _) = write_result(other, tune(study="t"), {}, tmp_path)
+    assert "NO trial held every guard" in best_yaml.read_text()
+
+
+def test_a_study_resumes_only_with_what_it_was_started_with(tmp_path: Path) -> None:
+    open_study(tune(), tmp_path, {"space": SPACE, "dev_data": "abc"})
+    open_study(tune(trials=10, timeout=60), tmp_path, {"space": SPACE, "dev_data": "abc"})  # more trials: fine
+    with pytest.raises(ConfigError, match="was started with another space, objective, recipe or dev data"):
+        open_study(tune(), tmp_path, {"space": SPACE, "dev_data": "changed"})
+    assert (tmp_path / "s.db").is_file()
+
+
+def test_best_yaml_holds_params_only_and_loads_as_params(tmp_path: Path) -> None:
+    study = open_study(tune(), tmp_path, {"a": 1})
+    add(study, TrialState.COMPLETE, 0.7)
+    written = write_result(study, tune(), {"bm25": {"x": 0.5}}, tmp_path)
+    assert [path.name for path in written] == ["best.yaml", "best.json"]
+    assert (tmp_path / "s" / "best.yaml").read_text() == written[0].read_text()
+    text = written[0].read_text()
+    assert text.startswith("# rerank tune, study 's': trial 0 of 1 finished, dev objective 0.7000")
+    assert yaml.safe_load(text) == {"train": {"learning_rate": 3e-5}}
+    assert load_params(ROOT / "params.yaml", profile=str(written[0])).train.learning_rate == 3e-5
