@@ -31,7 +31,7 @@ from speed import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-STAGES = ("prepare", "train", "evaluate", "card", "register", "push")
+STAGES = ("prepare", "train", "package", "evaluate", "card", "register", "push")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -39,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile", default=None, help="a profile of the project (default: params.yaml alone)")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/rerank-run-time"), help="where the clone goes")
     parser.add_argument("--output", type=Path, default=RESULTS / "run_time", help="results path, without suffix")
+    parser.add_argument(
+        "--skip-retrain", action="store_true", help="time the cold and warm runs only (saves one training run)"
+    )
     return parser.parse_args(argv)
 
 
@@ -84,7 +87,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     steps["install"], _ = timed(["make", ".venv/.installed-stamp"], clone)
     steps["dvc pull"], _ = timed(["make", "data"], clone)
     steps["cold run"], steps["cold stages"] = flow_run(clone, args.profile)
+    eval_dir = clone / "artifacts" / "eval"
+    steps["cold metrics"] = json.loads((eval_dir / "metrics.json").read_text())  # what the cold run measured
+    steps["cold shipped"] = json.loads((eval_dir / "report.json").read_text()).get("shipped")
     steps["warm run"], steps["warm stages"] = flow_run(clone, args.profile)
+    if args.skip_retrain:
+        return steps
     retrain = clone / "profiles" / "run-time-retrain.yaml"
     base = (clone / "profiles" / f"{args.profile}.yaml").read_text() if args.profile else ""
     retrain.write_text(base + ("\n" if base else "") + "train:\n  seed: 43\n" if "train:" not in base else base)
@@ -97,30 +105,48 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 def markdown(report: dict[str, Any]) -> str:
     steps = report["steps"]
     cold = steps["cold stages"]["stage_seconds"]
-    retrain = steps["retrain stages"]["stage_seconds"]
+    retrain = steps.get("retrain stages", {}).get("stage_seconds")
     cold_total = steps["install"] + steps["dvc pull"] + steps["cold run"]
+    header = "| step | cold (fresh clone) | warm (nothing changed) |" + (
+        " retrain (train.seed changed) |" if retrain is not None else ""
+    )
     rows = [
         f"Measured {report['date']} by `{report['command']}` on {report['machine']['cpu']} "
         f"({report['machine']['logical_cpus']} logical CPUs, no GPU); profile: {report['profile'] or 'params.yaml'}.",
         "",
-        "| step | cold (fresh clone) | warm (nothing changed) | retrain (train.seed changed) |",
-        "|---|---:|---:|---:|",
-        f"| install (venv + project) | {steps['install']:.0f} s | - | - |",
-        f"| dvc pull (raw data) | {steps['dvc pull']:.0f} s | - | - |",
+        header,
+        "|---|---:|---:|" + ("---:|" if retrain is not None else ""),
+        f"| install (venv + project) | {steps['install']:.0f} s | - |" + (" - |" if retrain is not None else ""),
+        f"| dvc pull (raw data) | {steps['dvc pull']:.0f} s | - |" + (" - |" if retrain is not None else ""),
     ]
     for stage in STAGES:
         warm = steps["warm stages"]["stage_seconds"].get(stage)
-        rows.append(
-            f"| {stage} | {cold.get(stage, 0):.0f} s | {'skipped' if warm is None else f'{warm:.0f} s'} | "
-            f"{retrain.get(stage, 0):.0f} s ({steps['retrain stages']['stages'].get(stage, '')}) |"
-        )
-    rows.append(
-        f"| **whole run** | **{cold_total / 60:.1f} min** | **{steps['warm run'] / 60:.1f} min** | "
-        f"**{steps['retrain run'] / 60:.1f} min** |"
-    )
-    if retrain.get("train"):
-        rows += ["", f"Evaluation on the retrain run took {100 * retrain.get('evaluate', 0) / retrain['train']:.0f}% "
+        row = f"| {stage} | {cold.get(stage, 0):.0f} s | {'skipped' if warm is None else f'{warm:.0f} s'} |"
+        if retrain is not None:
+            row += f" {retrain.get(stage, 0):.0f} s ({steps['retrain stages']['stages'].get(stage, '')}) |"
+        rows.append(row)
+    total = f"| **whole run** | **{cold_total / 60:.1f} min** | **{steps['warm run'] / 60:.1f} min** |"
+    rows.append(total + (f" **{steps['retrain run'] / 60:.1f} min** |" if retrain is not None else ""))
+    if cold.get("train"):
+        rows += [
+            "",
+            f"Evaluation took {100 * cold.get('evaluate', 0) / cold['train']:.0f}% of training time on the cold run.",
+        ]
+    if retrain and retrain.get("train"):
+        rows += [f"Evaluation on the retrain run took {100 * retrain.get('evaluate', 0) / retrain['train']:.0f}% "
                  "of its training time."]  # fmt: skip
+    if "cold metrics" in steps:
+        rows += ["", f"What the cold run shipped: {json.dumps(steps['cold shipped'])}.", ""]
+        rows += ["| metric | shipped | cross-encoder alone | bm25 | bi-encoder |", "|---|---:|---:|---:|---:|"]
+        numbers = steps["cold metrics"]
+        alone = numbers.get("components", {}).get("cross_encoder", {})
+        for key, value in numbers["metrics"].items():
+            if "_base_" in key or not key.endswith("ndcg@10"):
+                continue
+            cells = [alone.get(key), *(numbers["baselines"].get(b, {}).get(key) for b in ("bm25", "bi_encoder"))]
+            rows.append(
+                f"| {key} | {value:.4f} | " + " | ".join("-" if c is None else f"{c:.4f}" for c in cells) + " |"
+            )
     return "\n".join(rows) + "\n"
 
 
@@ -129,7 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     steps = measure(args)
     report = {
         "date": dt.date.today().isoformat(),
-        "command": "python benchmarks/run_time.py" + (f" --profile {args.profile}" if args.profile else ""),
+        "command": "python benchmarks/run_time.py"
+        + (f" --profile {args.profile}" if args.profile else "")
+        + (" --skip-retrain" if args.skip_retrain else ""),
         "profile": args.profile,
         "machine": machine(),
         "steps": steps,

@@ -1,6 +1,7 @@
 """The tune flow: a study's trials as Prefect tasks, at most ``tune.concurrency`` at a time.
 
-Run it with ``rerank tune``. The flow prepares the data (the retrain flow's cached task), opens the study (its MLflow
+Run it with ``rerank tune``. The flow prepares the data (the retrain flow's prepare task, skipped when DVC records it
+unchanged), opens the study (its MLflow
 parent run and the baselines' dev numbers), then submits one ``tune-trial`` task per trial still to run; each task
 runs one trial in a process of its own (``rerank tune --worker``), so trials never share a torch process and a task
 can run wherever a worker runs it. Locally the flow's thread pool runs ``tune.concurrency`` tasks at once; with a
@@ -18,10 +19,11 @@ from typing import Any
 
 import yaml
 from prefect import flow, task
-from prefect.filesystems import LocalFileSystem
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.retrain import RESULTS_BLOCK, RESULTS_DIR, prepare_task, prepared_outputs_exist, run_streaming
+from flows.dvc_record import DvcRecord
+from flows.launch import run_streaming
+from flows.retrain import TASK_OPTIONS, stage_task
 from rerank_lib.errors import RerankError
 from tasks.config import PipelineConfig, load_params
 from tasks.io import write_text_atomic
@@ -69,10 +71,10 @@ def tune(
     cfg = load_params(layout.root / params_path, profile=profile, overrides=overrides)
     params_file = layout.tune_dir / FLOW_PARAMS  # what every worker reads: params + profile + overrides
     write_text_atomic(params_file, yaml.safe_dump(cfg.model_dump(mode="json", exclude_unset=True), sort_keys=False))
-    storage = LocalFileSystem(basepath=str(layout.root / RESULTS_DIR))
-    storage.save(RESULTS_BLOCK, overwrite=True)
-    refresh = not prepared_outputs_exist(cfg, layout)
-    prepare_task.with_options(result_storage=storage, refresh_cache=refresh)(cfg, layout)
+    # Prepare as the retrain flow does: skipped when dvc.lock records the prepared data as it is, else run and recorded.
+    record = DvcRecord.open(layout.root, cfg, params_path, profile, overrides)
+    prepare = stage_task.with_options(name="prepare", **TASK_OPTIONS["prepare"])
+    prepare("prepare", cfg, layout, record, "", params_file, return_state=True).result()
     opened = open_study_task(cfg, layout)
     timeout = cfg.launch.timeout_seconds + 600  # a trial trains (and is judged) once, like the train stage
     remaining = max(opened.trials_planned - opened.trials_finished, 0)

@@ -1,4 +1,11 @@
-"""Shared fixtures: a tiny randomly initialised BERT built once per session, copied per test."""
+"""Shared fixtures: a tiny randomly initialised BERT built once per session, copied per test.
+
+The suite runs in two pytest-xdist workers (``-n 2``): many end-to-end tests mostly wait (for a server, a cron
+minute, a subprocess), so a second worker uses that time. Test files that share an expensive session-wide build
+(:data:`SHARED_BUILDS`) go to one worker together, first, so the build happens once; every other test is scheduled
+on its own, as ``--dist load`` would. (xdist's own ``loadgroup`` marks do not group under pytest 9: the worker's
+node-id suffix they rely on no longer reaches the scheduler.)
+"""
 
 from __future__ import annotations
 
@@ -17,6 +24,35 @@ from transformers import (
 )
 
 from rerank_lib import CrossEncoder
+
+# Test files that share one session-wide build, by the name of that build: one xdist worker runs them all.
+SHARED_BUILDS: dict[str, tuple[str, ...]] = {
+    "shared-dvc-project": (  # tests/dvc_support.py: the quick profile's `dvc repro`, killed and resumed
+        "tests/test_dvc_resume.py",
+        "tests/test_dvc_remote.py",
+        "tests/test_dvc_metrics_plots.py",
+        "tests/flows/test_dvc_record.py",
+    ),
+    "backend-exports": ("tests/rerank_lib/backends/",),  # its conftest's ONNX and OpenVINO exports
+}
+
+
+def shared_build_of(nodeid: str) -> str | None:
+    """The shared build a test's file belongs to, if any."""
+    path = nodeid.split("::", 1)[0]
+    return next((name for name, files in SHARED_BUILDS.items() if path.startswith(files)), None)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Load scheduling in which each shared build's files form one unit of work (sent first: the largest units)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedBuildScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return shared_build_of(nodeid) or nodeid
+
+    return SharedBuildScheduling(config, log)
+
 
 WORDS = (
     "the a an of to in is was what who where when how why which capital city country river mountain "

@@ -86,9 +86,10 @@ def test_flow_against_real_prefect_and_mlflow_servers(servers: Servers, tmp_path
     shutil.copytree(PROJECT / "profiles", root / "profiles")  # profiles are read from the project root
     link_raw_data(root)
     env = {**clean_env(), "PREFECT_API_URL": servers.prefect_api_url, "PREFECT_HOME": str(servers.prefect_home)}
-    # What `make run PROFILE=quick` runs, with the tracking URI of the MLflow server for this run only.
+    # What `make run PROFILE=quick` runs (shortened), with the tracking URI of the MLflow server for this run only.
     command = [sys.executable, "-m", "rerank_app.cli", "--root", str(root), "--profile", "quick"]
-    command += ["--set", f"tracking.tracking_uri={servers.mlflow_url}", "run"]
+    command += ["--set", f"tracking.tracking_uri={servers.mlflow_url}", "--set", "train.max_steps=2"]
+    command += ["--set", "evaluate.max_queries=8", "run"]  # the servers are under test here, not the model
     log = tmp_path / "flow.log"
     with log.open("wb") as handle:
         result = subprocess.run(
