@@ -37,8 +37,6 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 WIKIQA_FILE = ROOT / "data" / "raw" / "wikiqa" / "WikiQA-train.tsv"
 RESULTS = ROOT / "benchmarks" / "results"

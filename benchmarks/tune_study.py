@@ -149,8 +149,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def quality_markdown(result: dict[str, Any]) -> str:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from quality import markdown as table
+    from quality import markdown as table  # benchmarks/ is on the path: the script runs from there
 
     return table(result).strip()
 

@@ -38,6 +38,16 @@ def _parser() -> argparse.ArgumentParser:
         prog="rerank",
         description="Train, evaluate, document, register and promote a cross-encoder reranker.",
     )
+    _add_project_options(parser)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_pipeline_commands(commands)
+    _add_model_commands(commands)
+    _add_serving_commands(commands)
+    return parser
+
+
+def _add_project_options(parser: argparse.ArgumentParser) -> None:
+    """Where the project is and which params apply: shared by every command."""
     parser.add_argument("--root", default=".", help="project root holding params.yaml, data/ and artifacts/")
     parser.add_argument("--params", default="params.yaml", help="params file, relative to the root")
     parser.add_argument(
@@ -69,7 +79,10 @@ def _parser() -> argparse.ArgumentParser:
         help="apply a YAML file of params values for this run, e.g. artifacts/tune/best.yaml (before --set)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    commands = parser.add_subparsers(dest="command", required=True)
+
+
+def _add_pipeline_commands(commands: Any) -> None:
+    """The pipeline: the flow, one stage, params, tuning, dvc.yaml and a profile for new data."""
 
     commands.add_parser("run", help="run the whole retraining flow with Prefect")
     stage = commands.add_parser("stage", help="run one pipeline stage (what `dvc repro` calls)")
@@ -97,6 +110,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     init_data.add_argument("path", help="a csv/tsv/jsonl/parquet file, or a BEIR folder (corpus, queries, qrels/)")
     init_data.add_argument("--name", default=None, help="the dataset's catalog name (default: from the file name)")
+
+
+def _add_model_commands(commands: Any) -> None:
+    """One model folder or registered version: predict, evaluate, promote, rollback."""
     predict = commands.add_parser("predict", help="score (query, passage) pairs from a JSONL file")
     predict.add_argument("--model", required=True, help="model folder or Hub id (a rerank package scores as a package)")
     predict.add_argument(
@@ -122,6 +139,10 @@ def _parser() -> argparse.ArgumentParser:
     promote = commands.add_parser("promote", help="make a registered version the champion by hand")
     promote.add_argument("--version", required=True, help="registered model version")
     commands.add_parser("rollback", help="move the champion alias back to the previous champion")
+
+
+def _add_serving_commands(commands: Any) -> None:
+    """Long-running: the scheduled flow, and the champion over HTTP."""
     commands.add_parser(
         "serve",
         help="serve the retrain flow on the cron schedule from params.yaml (starts a local Prefect server "
@@ -151,7 +172,6 @@ def _parser() -> argparse.ArgumentParser:
     serve_model.add_argument(
         "--max-queue", type=int, default=32, help="rerank api: requests that may wait; more get 503"
     )
-    return parser
 
 
 def _predict(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
