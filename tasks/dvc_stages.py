@@ -171,21 +171,23 @@ OUTS: dict[str, list[Any]] = {
 }
 
 
+def has_key(data: dict, key: str) -> bool:
+    """Whether a params mapping sets the dotted ``key`` (DVC refuses params keys a file does not have)."""
+    node: Any = data
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
 def _params(stage: str, params_file: str, params_data: dict, profile: str | None, profile_data: dict) -> list[Any]:
     """The params keys a stage reads, from each file that sets them (DVC refuses keys a file does not have)."""
 
-    def present(data: dict, key: str) -> bool:
-        node: Any = data
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return False
-            node = node[part]
-        return True
-
-    own = [key for key in PARAMS[stage] if present(params_data, key)]
+    own = [key for key in PARAMS[stage] if has_key(params_data, key)]
     entries: list[Any] = own if params_file == "params.yaml" else ([{params_file: own}] if own else [])
     if profile is not None:
-        overridden = [key for key in PARAMS[stage] if present(profile_data, key)]
+        overridden = [key for key in PARAMS[stage] if has_key(profile_data, key)]
         if overridden:
             entries.append({profile: overridden})
     return entries

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from tasks.dvc_stages import suite_data
+from tasks.dvc_stages import has_key, suite_data
 
 TUNE_DVC_FILE = "tune/dvc.yaml"
 HEADER = (
@@ -43,16 +43,8 @@ PARAMS = ["tune", "dev", "train", "prepare.datasets"]
 def params_entries(params_file: str, params_data: dict, profile: str | None, profile_data: dict) -> list[Any]:
     """The sections the study reads, from each file that sets them."""
 
-    def sets(data: dict, key: str) -> bool:
-        node: Any = data
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return False
-            node = node[part]
-        return True
-
-    entries: list[Any] = [{params_file: [key for key in PARAMS if sets(params_data, key)]}]
-    overridden = [key for key in PARAMS if sets(profile_data, key)]
+    entries: list[Any] = [{params_file: [key for key in PARAMS if has_key(params_data, key)]}]
+    overridden = [key for key in PARAMS if has_key(profile_data, key)]
     if profile is not None and overridden:
         entries.append({profile: overridden})
     return entries
