@@ -97,14 +97,26 @@ class CheckpointStore:
         return self.folder
 
     def touch(self) -> None:
-        write_text_atomic(self.folder / LAST_USED_FILE, f"{time.time():.3f}\n")
+        """Mark this config as the most recently used one under ``root``.
+
+        The mark is a nanosecond clock reading raised above every other config's mark, so two configs used within
+        the clock's resolution still have a definite order and pruning never picks between equals.
+        """
+        others = [_last_used(p) for p in self._config_folders() if p != self.folder]
+        mark = max([time.time_ns(), *(used + 1 for used in others)])
+        write_text_atomic(self.folder / LAST_USED_FILE, f"{mark}\n")
+
+    def _config_folders(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return [p for p in self.root.iterdir() if p.is_dir() and CONFIG_ID.fullmatch(p.name)]
 
     def prune_others(self, keep: int) -> list[Path]:
         """Remove the folders of other configs beyond the ``keep`` most recently used (this one counts); returns them.
 
         Called only after this config's run has finished training.
         """
-        others = [p for p in self.root.iterdir() if p.is_dir() and CONFIG_ID.fullmatch(p.name) and p != self.folder]
+        others = [p for p in self._config_folders() if p != self.folder]
         others.sort(key=_last_used, reverse=True)
         removed = others[max(keep - 1, 0) :]
         for folder in removed:
@@ -132,8 +144,10 @@ class CheckpointStore:
         logger.warning("Moved checkpoints of the flat layout in %s into %s.", self.root, target)
 
 
-def _last_used(folder: Path) -> float:
+def _last_used(folder: Path) -> int:
+    """When a config was last used, in nanoseconds; older marks in seconds (``1733500000.123``) are converted."""
     try:
-        return float((folder / LAST_USED_FILE).read_text(encoding="utf-8"))
+        text = (folder / LAST_USED_FILE).read_text(encoding="utf-8").strip()
+        return int(text) if text.isdigit() else int(float(text) * 1e9)
     except (OSError, ValueError):
-        return folder.stat().st_mtime
+        return folder.stat().st_mtime_ns

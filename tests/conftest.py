@@ -43,6 +43,7 @@ def shared_build_of(nodeid: str) -> str | None:
     return next((name for name, files in SHARED_BUILDS.items() if path.startswith(files)), None)
 
 
+@pytest.hookimpl(optionalhook=True)  # `pytest -p no:xdist` runs the suite serially without this hook
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """Load scheduling in which each shared build's files form one unit of work (sent first: the largest units)."""
     from xdist.scheduler import LoadScopeScheduling

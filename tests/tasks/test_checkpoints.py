@@ -15,6 +15,7 @@ import pytest
 
 from rerank_lib.errors import ConfigError
 from tasks.checkpoints import (
+    LAST_USED_FILE,
     MLFLOW_RUN_FILE,
     RUN_CONFIG_FILE,
     CheckpointStore,
@@ -104,6 +105,18 @@ def test_pruning_keeps_the_most_recently_used_configs_and_says_so(
     assert all(store.folder.is_dir() for store in (stores[0], stores[2], stores[3]))
     assert "Removing the checkpoints of another training config" in caplog.text
     assert str(stores[1].folder) in caplog.text
+
+
+def test_the_config_used_last_counts_as_newest_even_against_a_clock_that_ran_ahead(tmp_path: Path) -> None:
+    stores = [CheckpointStore(tmp_path, {**RUN_CONFIG, "seed": seed}) for seed in range(4)]
+    for store in stores:
+        store.open("run")
+        (store.folder / LAST_USED_FILE).write_text("1733500000.123\n")  # the older seconds format, all equal
+    (stores[2].folder / LAST_USED_FILE).write_text("4102444800000000000\n")  # marked by a clock in 2100
+    stores[0].touch()
+    stores[3].touch()
+    assert stores[3].prune_others(keep=2) == [stores[2].folder, stores[1].folder]
+    assert [s.folder.is_dir() for s in stores] == [True, False, False, True]
 
 
 def test_checkpoints_of_the_flat_layout_move_into_their_config_folder(tmp_path: Path) -> None:
