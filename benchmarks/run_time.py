@@ -46,13 +46,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def timed(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, str]:
-    """Seconds a command took, and its output; a failure stops the benchmark with the output's tail."""
+    """Seconds a command took, and its standard output; a failure stops the benchmark with the output's tail."""
     started = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"{' '.join(command)} failed after {seconds:.0f} s:\n{(done.stdout + done.stderr)[-6000:]}")
-    return seconds, done.stdout + done.stderr
+    return seconds, done.stdout
+
+
+def run_summary(stdout: str) -> dict[str, str]:
+    """The ``Retraining finished:`` block `rerank run` prints: its indented ``name  value`` lines, up to the first
+    line that is not one (logs may follow on the same stream)."""
+    summary: dict[str, str] = {}
+    if "Retraining finished:" not in stdout:
+        return summary
+    for line in stdout.split("Retraining finished:")[-1].splitlines()[1:]:
+        if not line.startswith("  ") or len(line.split(None, 1)) != 2:
+            break
+        name, value = line.split(None, 1)
+        summary[name] = value.strip()
+    return summary
 
 
 def fresh_clone(work: Path) -> Path:
@@ -73,9 +87,7 @@ def flow_run(clone: Path, profile: str | None) -> tuple[float, dict[str, Any]]:
     """`rerank run`: its wall time, and the stages it ran or skipped with their seconds."""
     command = [str(clone / ".venv" / "bin" / "rerank"), *(["--profile", profile] if profile else []), "run"]
     seconds, output = timed(command, clone, env={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"})
-    lines = dict(
-        line.strip().split(None, 1) for line in output.split("Retraining finished:")[-1].splitlines() if line.strip()
-    )
+    lines = run_summary(output)
     stages = dict(item.split(": ", 1) for item in lines["stages"].split(", ")) if "stages" in lines else {}
     stage_seconds = json.loads(lines.get("stage_seconds", "{}"))
     return seconds, {"outcome": lines.get("outcome", ""), "stages": stages, "stage_seconds": stage_seconds}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from datasets import Dataset
+from training_testkit import make_args as fast_args
 
 from rerank_lib import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
 from rerank_lib.evaluation import CrossEncoderRerankingEvaluator
@@ -26,21 +28,10 @@ def toy_dataset(repeat: int = 16) -> Dataset:
     )
 
 
-def make_args(tmp_path: Path, **overrides) -> CrossEncoderTrainingArguments:
-    options = dict(
-        output_dir=str(tmp_path / "checkpoints"),
-        per_device_train_batch_size=8,
-        learning_rate=2e-3,
-        num_train_epochs=6,
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        use_cpu=True,
-        seed=1,
-        disable_tqdm=True,
-    )
-    options.update(overrides)
-    return CrossEncoderTrainingArguments(**options)
+def make_args(tmp_path: Path, **overrides: Any) -> CrossEncoderTrainingArguments:
+    """The testkit's fast arguments, trained for epochs over the toy data instead of a few steps."""
+    options = {"per_device_train_batch_size": 8, "learning_rate": 2e-3, "max_steps": -1, "num_train_epochs": 6}
+    return fast_args(tmp_path, **{**options, **overrides})
 
 
 def test_training_separates_relevant_from_irrelevant(tiny_model: CrossEncoder, tmp_path: Path) -> None:

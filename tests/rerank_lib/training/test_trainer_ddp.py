@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 import torch
 from ddp_worker import NO_DROPOUT, train
-from training_testkit import flat_weights
+from training_testkit import flat_weights, run_two_gloo_processes
 
 from rerank_lib import CrossEncoder
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
-REPO = Path(__file__).resolve().parents[3]
 
 
 def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tiny_bert_dir: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    try:
-        done = subprocess.run(
-            [*command, str(WORKER), str(tiny_bert_dir), str(tmp_path)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    except subprocess.TimeoutExpired as error:
-        pytest.fail(f"torchrun timed out; its stderr ended with: {str(error.stderr or '')[-4000:]}")
-    assert done.returncode == 0, done.stderr[-4000:]
+    run_two_gloo_processes(WORKER, str(tiny_bert_dir), str(tmp_path))
     ranks = [torch.load(tmp_path / f"rank{rank}.pt") for rank in (0, 1)]
     assert ranks[0]["wrapper"] == "DistributedDataParallel"
     assert torch.equal(ranks[0]["weights"], ranks[1]["weights"])

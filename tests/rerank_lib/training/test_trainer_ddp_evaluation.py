@@ -7,32 +7,17 @@ their metrics must equal the one-process run's.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from ddp_eval_worker import train
+from training_testkit import run_two_gloo_processes
 
 WORKER = Path(__file__).with_name("ddp_eval_worker.py")
-REPO = Path(__file__).resolve().parents[3]
 
 
 def test_two_process_evaluation_runs_once_and_matches_one_process(tiny_bert_dir: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    try:
-        done = subprocess.run(
-            [*command, str(WORKER), str(tiny_bert_dir), str(tmp_path)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    except subprocess.TimeoutExpired as error:
-        pytest.fail(f"torchrun timed out; its stderr ended with: {str(error.stderr or '')[-4000:]}")
-    assert done.returncode == 0, done.stderr[-4000:]
+    run_two_gloo_processes(WORKER, str(tiny_bert_dir), str(tmp_path))
     ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert ranks[0]["calls"] == 2 and ranks[1]["calls"] == 0  # steps 2 and 4, on rank 0 only
     assert ranks[0]["logs"] == ranks[1]["logs"] and len(ranks[0]["logs"]) == 2

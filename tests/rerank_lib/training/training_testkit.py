@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 from datasets import Dataset
 from torch import nn
@@ -14,6 +18,8 @@ from torch.nn import functional as F
 
 from rerank_lib import CrossEncoder, CrossEncoderTrainingArguments
 from rerank_lib.losses import BinaryCrossEntropyLoss
+
+REPO = Path(__file__).resolve().parents[3]
 
 WORDS = (
     "capital city country river mountain paris france berlin germany rome italy london england cat dog animal "
@@ -47,6 +53,19 @@ def make_args(tmp_path: Path, **overrides: Any) -> CrossEncoderTrainingArguments
     )
     options.update(overrides)
     return CrossEncoderTrainingArguments(**options)
+
+
+def run_two_gloo_processes(worker: Path, *arguments: str, timeout: int = 300) -> None:
+    """Run ``worker`` under torchrun in 2 CPU processes (one thread each); a failure or hang fails the test."""
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    try:
+        done = subprocess.run(
+            [*command, str(worker), *arguments], env=env, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"torchrun timed out; its stderr ended with: {str(error.stderr or '')[-4000:]}")
+    assert done.returncode == 0, done.stderr[-4000:]
 
 
 def flat_weights(model: nn.Module) -> torch.Tensor:
