@@ -266,9 +266,8 @@ def shipped_sentence(runs: list[dict[str, Any]]) -> str:
         shipped = run.get("shipped") or {"kind": "cross_encoder"}
         what = "the cross-encoder alone"
         if shipped.get("kind") == "package":
-            what = (
-                f"a package, {shipped['share']:g} of the {shipped['first_stage']} score (both min-max scaled per query)"
-            )
+            scale = shipped.get("scale", "query-min-max")
+            what = f"a package, {shipped['share']:g} of the {shipped['first_stage']} score (scale: {scale})"
         parts.append(f"seed {run['seed']}: {what}")
     return "What shipped, as the package stage chose on the dev splits: " + "; ".join(parts) + "."
 

@@ -10,14 +10,19 @@ The top folder holds no ``config.json``, so neither :class:`~rerank_lib.CrossEnc
 loads it as a cross-encoder: nothing that loads as a plain cross-encoder scores differently from what was
 evaluated under that name. :func:`load_reranker` (and the MLflow pyfunc built on it) is how a package is offered.
 
-**Scale.** Per query, over the candidates of that query in one call, the cross-encoder's logit and the first stage's
-score are each min-max scaled to [0, 1], then mixed: ``(1 - share) * cross-encoder + share * first stage``
-(:class:`~rerank_lib.mixed_scorer.MixedScorer` with ``Normalization.QUERY_MIN_MAX``). A probability and a cosine
-(or an unbounded BM25 score) live on different scales, and their spread differs from query to query; scaling each
-within the query puts both on the range the share divides, with nothing fitted to either score's distribution. So a
-first-stage score the caller already has (its retriever's cosine, a BM25 score) can be passed in as it is, instead
-of recomputing a bi-encoder (``first_stage_scores=``). The price: the scores rank one query's candidates, they do not
-compare across queries, and a query's candidates must be scored in one call (a lone candidate scores 0).
+**Scale.** The cross-encoder's logit and the first stage's score live on different scales, so each is put on a
+common one before the mix ``(1 - share) * cross-encoder + share * first stage``
+(:class:`~rerank_lib.mixed_scorer.MixedScorer`). Two rules, recorded as ``normalization``:
+
+* ``dev-standard`` (what the pipeline writes for a bi-encoder first stage): each score is standardised with the mean
+  and standard deviation measured over the dev candidates when the package was chosen (``scales``). A pair's score
+  depends on that pair only: a lone pair scores as it does among its query's candidates, scores compare across
+  queries (thresholds, classification, one pair per request all work). A first-stage score passed in
+  (``first_stage_scores=``) must be on the packaged first stage's scale (its cosine).
+* ``query-min-max`` (for a BM25 first stage, whose scores depend on the candidates of the call, and packages written
+  before ``dev-standard``): each score is min-max scaled over one query's candidates in the call. Nothing is
+  fitted and a retriever's score on any scale can be passed in, but the scores only rank one query's candidates:
+  they do not compare across queries, and a lone candidate scores 0.
 """
 
 from __future__ import annotations
@@ -48,6 +53,28 @@ CROSS_ENCODER_FOLDER = "cross_encoder"
 FIRST_STAGE_FOLDER = "first_stage"
 FIRST_STAGES = ("bi-encoder", "bm25")
 PACKAGE_FORMAT = 1
+DEV_STANDARD = "dev-standard"
+QUERY_MIN_MAX = Normalization.QUERY_MIN_MAX.value
+PACKAGE_SCALES = (DEV_STANDARD, QUERY_MIN_MAX)
+SCALED_PARTS = ("cross_encoder", "first_stage")
+
+
+def check_scales(scales: dict[str, list[float]] | None) -> None:
+    """A ``[mean, std]`` with a finite mean and a positive std for each part: what ``dev-standard`` divides by."""
+    if not isinstance(scales, dict) or sorted(scales) != sorted(SCALED_PARTS):
+        raise ValueError(f"normalization {DEV_STANDARD!r} needs scales for {list(SCALED_PARTS)}; got {scales!r}.")
+    for part, pair in scales.items():
+        if len(pair) != 2 or not np.isfinite(pair[0]) or not (np.isfinite(pair[1]) and pair[1] > 0):
+            raise ValueError(f"scales[{part!r}] must be [mean, std] with std > 0; got {pair!r}.")
+
+
+def standard_scale(scores: Sequence[float] | np.ndarray) -> list[float]:
+    """``[mean, std]`` of scores (the std of a constant set is taken as 1: nothing to spread)."""
+    values = np.asarray(scores, dtype=np.float64)
+    if values.size == 0 or not np.all(np.isfinite(values)):
+        raise ValueError("a package scale needs at least one score, all finite")
+    spread = float(values.std())
+    return [float(values.mean()), spread if spread > 0 else 1.0]
 
 
 @dataclass(frozen=True)
@@ -58,8 +85,9 @@ class PackageSpec:
     first_stage: str = "bi-encoder"
     first_stage_model: str | None = None  # where the bi-encoder came from (informational: the card names it)
     first_stage_max_length: int = 256
-    normalization: str = Normalization.QUERY_MIN_MAX.value
+    normalization: str = QUERY_MIN_MAX
     cross_encoder_score: str = "logit"
+    scales: dict[str, list[float]] | None = None  # dev-standard: {"cross_encoder"|"first_stage": [mean, std]}
     format: int = PACKAGE_FORMAT
 
     def __post_init__(self) -> None:
@@ -67,8 +95,17 @@ class PackageSpec:
             raise ValueError(f"share must lie in (0, 1) (the first stage's weight); got {self.share}.")
         if self.first_stage not in FIRST_STAGES:
             raise ValueError(f"first_stage must be one of {FIRST_STAGES}; got {self.first_stage!r}.")
-        if self.normalization != Normalization.QUERY_MIN_MAX.value or self.cross_encoder_score != "logit":
+        if self.normalization not in PACKAGE_SCALES or self.cross_encoder_score != "logit":
             raise ValueError(f"unsupported package scale: {self.normalization!r} of the {self.cross_encoder_score!r}.")
+        if self.normalization == DEV_STANDARD:
+            check_scales(self.scales)
+            if self.first_stage == "bm25":
+                raise ValueError(
+                    "a BM25 first stage scores against the candidates of each call, so no scale measured beforehand "
+                    f"fits it: use normalization {QUERY_MIN_MAX!r}."
+                )
+        elif self.scales is not None:
+            raise ValueError(f"scales belong to normalization {DEV_STANDARD!r}, not {self.normalization!r}.")
         if self.format != PACKAGE_FORMAT:
             raise ValueError(f"package format {self.format} is newer than this library reads ({PACKAGE_FORMAT}).")
 
@@ -82,7 +119,7 @@ class PackageSpec:
 
 
 class CrossEncoderLogits(PairScorer):
-    """A cross-encoder's raw logit per pair (no activation): the linear scale the package scales per query."""
+    """A cross-encoder's raw logit per pair (no activation): the linear scale the package standardises or scales."""
 
     def __init__(self, cross_encoder: CrossEncoder) -> None:
         self.cross_encoder = cross_encoder
@@ -120,7 +157,7 @@ class _GivenScores(PairScorer):
 
 
 class RerankPackage(PairScorer):
-    """``(1 - share) * cross-encoder + share * first stage``, each min-max scaled over one query's candidates.
+    """``(1 - share) * cross-encoder + share * first stage``, each on the scale ``spec.normalization`` names.
 
     Args:
         cross_encoder: the cross-encoder's logits (:class:`CrossEncoderLogits`, possibly cached).
@@ -149,7 +186,13 @@ class RerankPackage(PairScorer):
     ) -> np.ndarray:
         """Scores in input order; ``first_stage_scores`` (one per pair) replace the first stage's own."""
         first = self.first_stage if first_stage_scores is None else _GivenScores(first_stage_scores)
-        mix = MixedScorer([self.cross_encoder, first], [1 - self.share, self.share], Normalization.QUERY_MIN_MAX)
+        parts, weights = [self.cross_encoder, first], [1 - self.share, self.share]
+        if self.spec.normalization == DEV_STANDARD:
+            assert self.spec.scales is not None
+            scales = [tuple(self.spec.scales[part]) for part in SCALED_PARTS]
+            mix = MixedScorer(parts, weights, Normalization.FIXED, scales)  # type: ignore[arg-type]
+        else:
+            mix = MixedScorer(parts, weights, Normalization.QUERY_MIN_MAX)
         return mix.predict(sentences, batch_size or self.default_batch_size, show_progress_bar)
 
     def score(self, pairs: list[tuple[str, str]], batch_size: int, show_progress_bar: bool | None) -> np.ndarray:

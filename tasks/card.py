@@ -95,7 +95,13 @@ def _package(shipped: Path | None) -> dict[str, Any] | None:
         return None
     spec = PackageSpec.read(Path(shipped))
     model = _base_model_id(spec.first_stage_model) if spec.first_stage_model else "its zero-shot bi-encoder"
-    return {"share": spec.share, "first_stage": spec.first_stage, "first_stage_model": model}
+    return {
+        "share": spec.share,
+        "first_stage": spec.first_stage,
+        "first_stage_model": model,
+        "normalization": spec.normalization,
+        "scales": spec.scales,
+    }
 
 
 def _comparison(metrics: dict[str, Any], report: dict[str, Any]) -> list[dict[str, Any]]:

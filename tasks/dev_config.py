@@ -107,13 +107,31 @@ class PackageConfig(StageConfig):
 
     ``first_stage``: the score that may be mixed into the cross-encoder's (``none``: the cross-encoder always ships
     alone). Each share of ``shares`` is scored on the dev suite; the best by ``dev.objective`` whose ``guards`` hold
-    ships (share 0: the cross-encoder folder alone).
+    ships (share 0: the cross-encoder folder alone). ``normalization`` puts both scores on one scale before the mix
+    (:mod:`rerank_lib.package`): ``auto`` is ``dev-standard`` (per-pair scores, comparable across queries) for a
+    bi-encoder and ``query-min-max`` (scores that rank one query's candidates) for BM25.
     """
 
     first_stage: Literal["bi-encoder", "bm25", "none"] = "bi-encoder"
     bi_encoder: str | None = None  # the bi-encoder mixed in; default: dev.bi_encoder (the zero-shot baseline)
     shares: list[float] = Field(default_factory=lambda: list(DEFAULT_SHARES))
     guards: list[Guard] = Field(default_factory=list)  # judged on the package at each share
+    normalization: Literal["auto", "dev-standard", "query-min-max"] = "auto"
+
+    @model_validator(mode="after")
+    def _scale_fits_the_first_stage(self) -> PackageConfig:
+        if self.first_stage == "bm25" and self.normalization == "dev-standard":
+            raise ValueError(
+                "package.normalization dev-standard does not fit first_stage bm25: BM25 scores against the candidates "
+                "of each call, so no scale measured on dev fits it (use auto or query-min-max)"
+            )
+        return self
+
+    def scale(self) -> str:
+        """The normalization a package written now uses (``auto`` resolved for the first stage)."""
+        if self.normalization != "auto":
+            return self.normalization
+        return "query-min-max" if self.first_stage == "bm25" else "dev-standard"
 
     @field_validator("shares")
     @classmethod

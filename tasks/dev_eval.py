@@ -11,12 +11,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rerank_lib.bi_encoder import BiEncoderScorer
 from rerank_lib.cached_scorer import CachedScorer
 from rerank_lib.retrieval.bm25_scorer import BM25Scorer
-from tasks.base_model import resolve_base_model
 from tasks.dev_config import Guard, Objective
 from tasks.evaluation_suite import BI_ENCODER, BM25, SuiteEvaluator, build_suite
+from tasks.stored_scorers import project_store, stored_bi_encoder
 
 
 @dataclass
@@ -35,11 +34,11 @@ class Judgement:
         return asdict(self) | {"feasible": self.feasible}
 
 
-def dev_bi_encoder(cfg: Any) -> CachedScorer | None:
-    """The dev suite's zero-shot bi-encoder (a baseline and a guard's bar), scores cached per pair."""
-    if cfg.dev is None or not cfg.dev.bi_encoder:
+def dev_bi_encoder(cfg: Any, root: Path) -> CachedScorer | None:
+    """The dev suite's zero-shot bi-encoder (a baseline and a guard's bar), its scores kept in the score store."""
+    if cfg.dev is None:
         return None
-    return CachedScorer(BiEncoderScorer(resolve_base_model(cfg.dev.bi_encoder)))
+    return stored_bi_encoder(cfg.dev.bi_encoder, project_store(root))
 
 
 def build_dev_suite(
@@ -78,7 +77,7 @@ class DevBench:
 
 def dev_bench(cfg: Any, prepared: Path, root: Path, reference: dict[str, dict[str, float]] | None = None) -> DevBench:
     """Build the dev suite and score the baselines on it (``reference``: their numbers, already known)."""
-    bi_encoder = dev_bi_encoder(cfg)
+    bi_encoder = dev_bi_encoder(cfg, root)
     suite = build_dev_suite(cfg, prepared, root, bi_encoder)
     return DevBench(suite, reference if reference is not None else baselines(suite, bi_encoder), bi_encoder)
 

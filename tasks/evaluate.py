@@ -25,19 +25,14 @@ import mlflow
 import pandas as pd
 
 from rerank_lib.atomic import build_directory_atomic
-from rerank_lib.bi_encoder import BiEncoderScorer
 from rerank_lib.cached_scorer import CachedScorer
 from rerank_lib.fusion import FusedReranker
 from rerank_lib.package import RerankPackage, Sigmoid, load_reranker
-from rerank_lib.retrieval.bm25 import ANALYZER_NAME
-from rerank_lib.retrieval.bm25_scorer import BM25Scorer
-from rerank_lib.score_store import DiskCachedScorer, ScoreStore
-from tasks.base_model import resolve_base_model
 from tasks.config import EvaluateConfig, TrackingConfig
 from tasks.evaluate_backend import choose_backend, remove_view
 from tasks.evaluation_suite import BI_ENCODER, BM25, SuiteEvaluator, build_suite
 from tasks.io import file_md5, write_json_atomic
-from tasks.layout import Layout
+from tasks.stored_scorers import project_store, stored_bi_encoder, stored_bm25
 from tasks.tracking import RUN_ID_ENV, log_section_params, mlflow_metric_name, use_tracking
 from tasks.train import SUMMARY_FILE
 
@@ -87,21 +82,6 @@ def evaluation_data_hash(cfg: EvaluateConfig, suite: list[SuiteEvaluator]) -> st
         for path in evaluator.files:
             digest.update(f"{evaluator.name}:{path.name}:{file_md5(path) if path.is_file() else 'missing'};".encode())
     return digest.hexdigest()
-
-
-def bi_encoder_baseline(cfg: EvaluateConfig, store: ScoreStore) -> Any | None:
-    """The zero-shot bi-encoder, its scores cached per pair in the run and kept on disk (``store``) for the next."""
-    if not cfg.bi_encoder:
-        return None
-    encoder = BiEncoderScorer(resolve_base_model(cfg.bi_encoder))
-    identity = f"bi-encoder:{encoder.encoder.fingerprint()}:{encoder.encoder.max_length}"
-    return CachedScorer(DiskCachedScorer(encoder, identity, store))
-
-
-def bm25_baseline(store: ScoreStore) -> Any:
-    """BM25 over each evaluator's candidates, its scores kept on disk like the bi-encoder's."""
-    bm25 = BM25Scorer()
-    return DiskCachedScorer(bm25, f"bm25-pool:{bm25.k1}:{bm25.b}:{ANALYZER_NAME}", store)
 
 
 def shipped_model(model_dir: Path, options: dict[str, Any], bi_encoder: Any | None) -> tuple[Any, Any]:
@@ -235,15 +215,15 @@ def run_evaluate(
     ``catalog`` (``prepare.datasets``) resolves ``beir`` evaluators that hold out queries of a catalog entry.
     """
     out = Path(out)
-    store = ScoreStore(Layout(Path(root)).score_cache)
-    bi_encoder = bi_encoder_baseline(cfg, store)
+    store = project_store(root)
+    bi_encoder = stored_bi_encoder(cfg.bi_encoder, store)
     load_reranker(model_dir)  # a damaged model folder fails here, before any data is read or scored
-    suite = build_suite(cfg, Path(prepared), Path(root), bi_encoder, bm25_baseline(store), catalog)
+    suite = build_suite(cfg, Path(prepared), Path(root), bi_encoder, stored_bm25(store), catalog)
     pairs = [pair for evaluator in suite for pair in evaluator.pairs()]
     choice, view = choose_backend(cfg, Path(model_dir), pairs[:: max(1, len(pairs) // 1024)], len(pairs))
     try:
         model, cross_encoder = shipped_model(view or Path(model_dir), choice.options(), bi_encoder)
-        results = evaluate_suite(suite, model, bi_encoder, cross_encoder, bm25_baseline(store))
+        results = evaluate_suite(suite, model, bi_encoder, cross_encoder, stored_bm25(store))
     finally:
         remove_view(view)
     write_details(out / DETAILS_FOLDER, results)

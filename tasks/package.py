@@ -25,7 +25,7 @@ import mlflow
 from rerank_lib.atomic import build_directory_atomic
 from rerank_lib.bi_encoder import BiEncoder
 from rerank_lib.errors import ModelLoadError
-from rerank_lib.package import PackageSpec, write_package
+from rerank_lib.package import write_package
 from tasks.base_model import resolve_base_model
 from tasks.io import write_json_atomic
 from tasks.package_choice import choose_share
@@ -58,7 +58,7 @@ def run_package(cfg: Any, trained: Path, prepared: Path, out: Path, report_dir: 
         build_directory_atomic(out, lambda staging: shutil.copytree(trained, staging, dirs_exist_ok=True))
     else:
         assert choice is not None
-        spec = PackageSpec(share, choice.first_stage, first_stage_model=choice.bi_encoder)
+        spec = choice.spec()
         # The training summary rides along: the pipeline's run id and the card's training facts.
         write_package(out, trained, spec, bi_encoder_source(choice.bi_encoder), extra_files=[trained / SUMMARY_FILE])
     shipped = SHIPPED_PACKAGE if share else SHIPPED_CROSS_ENCODER

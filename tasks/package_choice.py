@@ -4,7 +4,8 @@ Every share of ``package.shares`` is scored on ``dev.suite`` (share 0 is the cro
 ``dev.objective`` with the guards of ``dev.objective`` and ``package``. The best objective among shares whose guards
 hold wins (a tie goes to the smaller share: less of the first stage); when no share passes every guard, the best
 objective wins and the choice says so. The cross-encoder and the first stage each score the dev pairs once: shares
-only re-mix cached scores.
+only re-mix cached scores. For a ``dev-standard`` package the mean and standard deviation of each score over the dev
+candidates are measured first, from those same scores, and ship in the package (``scales``).
 """
 
 from __future__ import annotations
@@ -13,11 +14,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rerank_lib.bi_encoder import BiEncoderScorer
 from rerank_lib.cached_scorer import CachedScorer
 from rerank_lib.model import CrossEncoder
-from rerank_lib.package import CrossEncoderLogits, PackageSpec, RerankPackage, Sigmoid
+from rerank_lib.package import (
+    DEV_STANDARD,
+    CrossEncoderLogits,
+    PackageSpec,
+    RerankPackage,
+    Sigmoid,
+    standard_scale,
+)
 from rerank_lib.retrieval.bm25_scorer import BM25Scorer
+from rerank_lib.scorer import PairScorer
 from tasks.base_model import resolve_base_model
 from tasks.dev_eval import DevBench, Judgement, dev_bench, judge, score
 
@@ -32,7 +43,15 @@ class ShareChoice:
     baselines: dict[str, dict[str, float]]
     first_stage: str
     bi_encoder: str | None = None  # the bi-encoder a bi-encoder first stage ships with
+    normalization: str = "query-min-max"
+    scales: dict[str, list[float]] | None = None  # dev-standard: each score's [mean, std] over the dev candidates
     notes: list[str] = field(default_factory=list)
+
+    def spec(self) -> PackageSpec:
+        """What a package at the chosen share records."""
+        return PackageSpec(
+            self.share, self.first_stage, self.bi_encoder, normalization=self.normalization, scales=self.scales
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +59,8 @@ class ShareChoice:
             "reason": self.reason,
             "first_stage": self.first_stage,
             "bi_encoder": self.bi_encoder,
+            "normalization": self.normalization,
+            "scales": self.scales,
             "shares": {str(share): judgement.as_dict() for share, judgement in self.judgements.items()},
             "baselines": self.baselines,
         }
@@ -58,6 +79,29 @@ def first_stage_scorer(cfg: Any, dev_bi: CachedScorer | None) -> Any:
     if dev_bi is not None and name == cfg.dev.bi_encoder:
         return dev_bi
     return CachedScorer(BiEncoderScorer(resolve_base_model(str(name))))
+
+
+class RecordingScorer(PairScorer):
+    """Another scorer's scores, passed through and kept: the dev scores a package's scale is measured on."""
+
+    def __init__(self, scorer: Any) -> None:
+        self.scorer = scorer
+        self.seen: list[np.ndarray] = []
+
+    def score(self, pairs: list[tuple[str, str]], batch_size: int, show_progress_bar: bool | None) -> np.ndarray:
+        values = self.scorer.predict(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar)
+        self.seen.append(np.asarray(values, dtype=np.float64))
+        return self.seen[-1]
+
+
+def dev_scales(bench: DevBench, logits: Any, first: Any) -> dict[str, list[float]]:
+    """``[mean, std]`` of the cross-encoder's logits and of the first stage's scores over the dev suite's candidates."""
+    scales = {}
+    for part, scorer in (("cross_encoder", logits), ("first_stage", first)):
+        recorder = RecordingScorer(scorer)
+        score(bench.suite, recorder)
+        scales[part] = standard_scale(np.concatenate(recorder.seen))
+    return scales
 
 
 def pick(judgements: dict[float, Judgement]) -> tuple[float, str]:
@@ -81,12 +125,16 @@ def choose_share(
     bench = bench or dev_bench(cfg, prepared, root)
     logits = logits or CachedScorer(CrossEncoderLogits(CrossEncoder(str(trained))))
     first = first_stage_scorer(cfg, bench.bi_encoder)
+    normalization = cfg.package.scale()
+    scales = dev_scales(bench, logits, first) if normalization == DEV_STANDARD else None
     guards = [*cfg.dev.objective.guards, *cfg.package.guards]
     judgements = {}
     for share in cfg.package.shares:
-        spec = None if share == 0 else PackageSpec(share, cfg.package.first_stage)
+        spec = None if share == 0 else PackageSpec(share, cfg.package.first_stage, None, normalization=normalization,
+                                                   scales=scales)  # fmt: skip
         scorer = Sigmoid(logits) if spec is None else RerankPackage(logits, first, spec)
         judgements[share] = judge(cfg.dev.objective, guards, score(bench.suite, scorer), bench.baselines)
     share, reason = pick(judgements)
     bi_encoder = package_bi_encoder(cfg) if cfg.package.first_stage == "bi-encoder" else None
-    return ShareChoice(share, reason, judgements, bench.baselines, cfg.package.first_stage, bi_encoder)
+    first_stage = cfg.package.first_stage
+    return ShareChoice(share, reason, judgements, bench.baselines, first_stage, bi_encoder, normalization, scales)

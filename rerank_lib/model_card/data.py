@@ -33,7 +33,8 @@ Field guide for whoever fills a card (all optional unless marked required):
         "gpu_model": ..., "ram_total_size": GB, "hours_used": h, "hardware_used": "1 x A100"}``. None: not measured.
     framework_versions: filled automatically when empty.
     package: set when the folder is a rerank package (:mod:`rerank_lib.package`): ``{"share": 0.3, "first_stage":
-        "bi-encoder", "first_stage_model": Hub id or name}``; the card then says what scores what and how to load it.
+        "bi-encoder", "first_stage_model": Hub id or name, "normalization": "dev-standard", "scales": {...}}``; the
+        card then says what scores what, on which scale, and how to load it.
     comparison: rows of the side-by-side table ``{"evaluator", "metric", "bm25", "bi_encoder", "cross_encoder",
         "shipped"}`` (a value may be None): the baselines, the cross-encoder alone and what ships, per metric.
 """

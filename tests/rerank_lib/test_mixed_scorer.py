@@ -50,6 +50,24 @@ def test_query_min_max_scales_each_part_within_each_query() -> None:
     assert min_max_scaled(np.array([3.0, 3.0])).tolist() == [0.0, 0.0]
 
 
+def test_fixed_scales_standardise_each_part_pair_by_pair() -> None:
+    lexical, semantic = Fixed([4.0, 2.0, 0.0, 7.0, 7.0]), Fixed([0.1, 0.3, 0.2, 0.9, 0.5])
+    mixer = MixedScorer([lexical, semantic], [0.25, 0.75], Normalization.FIXED, [(2.0, 4.0), (0.5, 0.2)])
+    expected = (
+        0.25 * (np.array([4.0, 2.0, 0.0, 7.0, 7.0]) - 2.0) / 4.0
+        + 0.75 * (np.array([0.1, 0.3, 0.2, 0.9, 0.5]) - 0.5) / 0.2
+    )
+    np.testing.assert_allclose(mixer.predict(PAIRS), expected, atol=1e-6)
+    # Unlike the per-query scale, a pair alone scores as it does among the others.
+    np.testing.assert_allclose(mixer.predict(PAIRS[:1]), expected[:1], atol=1e-6)
+    with pytest.raises(ValueError, match="scales exactly when normalization is 'fixed'"):
+        MixedScorer([lexical], [1.0], Normalization.FIXED)
+    with pytest.raises(ValueError, match="scales exactly when"):
+        MixedScorer([lexical], [1.0], Normalization.NONE, [(0.0, 1.0)])
+    with pytest.raises(ValueError, match="positive spread"):
+        MixedScorer([lexical], [1.0], Normalization.FIXED, [(0.0, 0.0)])
+
+
 @pytest.mark.parametrize(
     ("parts", "weights", "message"),
     [

@@ -14,11 +14,13 @@ from rerank_lib.errors import ModelLoadError
 from rerank_lib.mixed_scorer import min_max_scaled
 from rerank_lib.package import (
     CROSS_ENCODER_FOLDER,
+    DEV_STANDARD,
     FIRST_STAGE_FOLDER,
     PACKAGE_FILE,
     CrossEncoderLogits,
     PackageSpec,
     Sigmoid,
+    standard_scale,
     write_package,
 )
 
@@ -58,6 +60,53 @@ def test_each_query_mixes_min_max_scaled_logits_and_cosines(cross_encoder_dir: P
     np.testing.assert_allclose(
         Sigmoid(logits).predict(PAIRS), CrossEncoder(cross_encoder_dir, device="cpu").predict(PAIRS), atol=1e-6
     )
+
+
+def test_a_dev_standard_package_scores_each_pair_on_its_own(
+    cross_encoder_dir: Path, tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    logits = CrossEncoderLogits(CrossEncoder(cross_encoder_dir, device="cpu"))
+    cosine = BiEncoderScorer(str(tiny_bert_dir))
+    raw_logits = np.asarray(logits.predict(PAIRS), dtype=np.float64)
+    raw_cosine = np.asarray(cosine.predict(PAIRS), dtype=np.float64)
+    scales = {"cross_encoder": standard_scale(raw_logits), "first_stage": standard_scale(raw_cosine)}
+    assert scales["cross_encoder"] == pytest.approx([raw_logits.mean(), raw_logits.std()])
+    spec = PackageSpec(0.3, first_stage_model="mini", normalization=DEV_STANDARD, scales=scales)
+    folder = write_package(tmp_path / "pkg", cross_encoder_dir, spec, tiny_bert_dir)
+    package = load_reranker(folder, device="cpu")
+    assert isinstance(package, RerankPackage) and package.spec == spec
+    expected = (
+        0.7 * (raw_logits - raw_logits.mean()) / raw_logits.std()
+        + 0.3 * (raw_cosine - raw_cosine.mean()) / raw_cosine.std()
+    )
+    scores = package.predict(PAIRS)
+    np.testing.assert_allclose(scores, expected, atol=1e-5)
+    # A pair scores the same alone, in another order or beside other queries: the scores compare across queries
+    # (up to the float noise of padding a batch, magnified by the tiny model's small logit spread).
+    for row, pair in enumerate(PAIRS):
+        np.testing.assert_allclose(package.predict([pair]), scores[row : row + 1], atol=5e-4)
+    np.testing.assert_allclose(package.predict(PAIRS[::-1]), scores[::-1], atol=5e-4)
+    # A first-stage score passed in is read on the packaged bi-encoder's scale (its cosine), not rescaled per query.
+    np.testing.assert_allclose(package.predict(PAIRS, first_stage_scores=raw_cosine), scores, atol=1e-5)
+    assert standard_scale([2.0, 2.0]) == [2.0, 1.0]  # no spread to divide by: scores keep their distances
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"normalization": DEV_STANDARD}, "needs scales for"),
+        ({"normalization": DEV_STANDARD, "scales": {"cross_encoder": [0.0, 1.0]}}, "needs scales for"),
+        ({"normalization": DEV_STANDARD, "scales": {"cross_encoder": [0.0, 0.0], "first_stage": [0.0, 1.0]}},
+         r"scales\['cross_encoder'\] must be \[mean, std\] with std > 0"),
+        ({"normalization": DEV_STANDARD, "first_stage": "bm25",
+          "scales": {"cross_encoder": [0.0, 1.0], "first_stage": [0.0, 1.0]}}, "BM25 first stage scores against"),
+        ({"scales": {"cross_encoder": [0.0, 1.0], "first_stage": [0.0, 1.0]}}, "scales belong to normalization"),
+        ({"normalization": "z-score"}, "unsupported package scale"),
+    ],
+)  # fmt: skip
+def test_a_package_scale_that_cannot_score_is_refused(fields: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        PackageSpec(0.5, **fields)
 
 
 def test_a_first_stage_score_passed_in_is_used_on_any_scale(cross_encoder_dir: Path, tiny_bert_dir: Path) -> None:

