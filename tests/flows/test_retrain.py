@@ -79,10 +79,10 @@ def test_quick_flow_trains_evaluates_documents_registers_and_pushes(
         for key, value in group.items():
             assert isinstance(value, float) and math.isfinite(value), key
             assert "threshold" in key or -1.0 <= value <= 1.0, key
-    assert report["evaluators"]["wikiqa_test"]["samples"] == 40
+    assert report["evaluators"]["wikiqa_test"]["samples"] == 20
     assert report["evaluators"]["stsb_test"] == report["evaluators"]["stsb_test"] | {
         "kind": "correlation",
-        "samples": 40,
+        "samples": 20,
     }
     assert report["evaluators"]["wikiqa_test_pairs"]["thresholds_chosen_on"].startswith("test (the evaluated split")
 
