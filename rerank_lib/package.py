@@ -15,8 +15,9 @@ common one before the mix ``(1 - share) * cross-encoder + share * first stage``
 (:class:`~rerank_lib.mixed_scorer.MixedScorer`). Two rules, recorded as ``normalization``:
 
 * ``dev-standard`` (what the pipeline writes for a bi-encoder first stage): each score is standardised with the mean
-  and standard deviation measured over the dev candidates when the package was chosen (``scales``). A pair's score
-  depends on that pair only: a lone pair scores as it does among its query's candidates, scores compare across
+  and standard deviation measured over the dev candidates when the package was chosen (``scales``), and the score is
+  the logistic function of the mix, so it lies in (0, 1) as a cross-encoder's does. A pair's score depends on that
+  pair only: a lone pair scores as it does among its query's candidates, scores compare across
   queries (thresholds, classification, one pair per request all work). A first-stage score passed in
   (``first_stage_scores=``) must be on the packaged first stage's scale (its cosine).
 * ``query-min-max`` (for a BM25 first stage, whose scores depend on the candidates of the call, and packages written
@@ -191,8 +192,9 @@ class RerankPackage(PairScorer):
             assert self.spec.scales is not None
             scales = [tuple(self.spec.scales[part]) for part in SCALED_PARTS]
             mix = MixedScorer(parts, weights, Normalization.FIXED, scales)  # type: ignore[arg-type]
-        else:
-            mix = MixedScorer(parts, weights, Normalization.QUERY_MIN_MAX)
+            mixed = mix.predict(sentences, batch_size or self.default_batch_size, show_progress_bar)
+            return (1.0 / (1.0 + np.exp(-mixed.astype(np.float64)))).astype(np.float32)  # in (0, 1), as a CE's
+        mix = MixedScorer(parts, weights, Normalization.QUERY_MIN_MAX)
         return mix.predict(sentences, batch_size or self.default_batch_size, show_progress_bar)
 
     def score(self, pairs: list[tuple[str, str]], batch_size: int, show_progress_bar: bool | None) -> np.ndarray:

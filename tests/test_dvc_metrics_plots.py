@@ -26,7 +26,7 @@ def test_dvc_metrics_show_reports_the_evaluation_metrics(project: ResumedProject
     written = json.loads((project.root / "artifacts" / "eval" / "metrics.json").read_text())
     report = json.loads((project.root / "artifacts" / "eval" / "report.json").read_text())
     primary = report["primary_metric"]
-    assert primary == "wikiqa_test_ndcg@10" and report["evaluators"]["wikiqa_test"]["samples"] == 40
+    assert primary == "wikiqa_test_ndcg@10" and report["evaluators"]["wikiqa_test"]["samples"] == 20
 
     shown = dvc_json(project.root, "metrics", "show", "--json")
     (workspace,) = shown.values()  # one revision: the workspace

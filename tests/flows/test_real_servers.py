@@ -137,8 +137,11 @@ def test_flow_against_real_prefect_and_mlflow_servers(servers: Servers, tmp_path
         artifact_uri=download_uri, tracking_uri=servers.mlflow_url, dst_path=str(tmp_path / "champion")
     )
     model = mlflow.pyfunc.load_model(local)
-    # Two candidates of one query: a package scales its parts within a query (a lone candidate would score 0).
+    # Two candidates of one query, then each alone: whether a cross-encoder or a package ships, a pair's score is its
+    # own, in (0, 1).
     question = "how are glacier caves formed?"
     passages = ["A glacier cave is formed in ice.", "The stock market closed higher on Friday."]
     scores = model.predict(pd.DataFrame({"query": [question] * 2, "passage": passages}))
     assert scores.shape == (2,) and 0.0 <= float(scores.min()) < float(scores.max()) <= 1.0
+    alone = [float(model.predict(pd.DataFrame({"query": [question], "passage": [p]}))[0]) for p in passages]
+    assert alone == pytest.approx(list(map(float, scores)), abs=5e-3)  # up to the noise of padding a batch

@@ -75,10 +75,11 @@ def test_a_dev_standard_package_scores_each_pair_on_its_own(
     folder = write_package(tmp_path / "pkg", cross_encoder_dir, spec, tiny_bert_dir)
     package = load_reranker(folder, device="cpu")
     assert isinstance(package, RerankPackage) and package.spec == spec
-    expected = (
+    mixed = (
         0.7 * (raw_logits - raw_logits.mean()) / raw_logits.std()
         + 0.3 * (raw_cosine - raw_cosine.mean()) / raw_cosine.std()
     )
+    expected = 1 / (1 + np.exp(-mixed))  # the logistic of the mix: a score in (0, 1), as a cross-encoder's
     scores = package.predict(PAIRS)
     np.testing.assert_allclose(scores, expected, atol=1e-5)
     # A pair scores the same alone, in another order or beside other queries: the scores compare across queries

@@ -200,6 +200,6 @@ def test_a_dev_standard_package_card_gives_its_scales_and_says_scores_compare(
     metrics = write_metrics(tmp_path / "metrics.json", {"wikiqa_test": {"ndcg@10": 0.62}}, "wikiqa_test_ndcg@10")
     text = run_card(CardConfig(), trained, metrics, tmp_path / "model", shipped=package).read_text()
     assert "logit -1.2500 ± 3.5000, cosine\n0.4100 ± 0.1250" in text
-    assert "`0.40 * cross-encoder + 0.60 * first stage`" in text
+    assert "`0.40 * cross-encoder + 0.60 * first stage`; the score is the\nlogistic function of the mix" in text
     assert "single pairs can be scored and scores compare across queries" in text and "min-max" not in text
     assert "\n\n\n" not in text

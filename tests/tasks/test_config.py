@@ -31,7 +31,7 @@ def test_project_params_parse_into_typed_sections() -> None:
 def test_quick_profile_overrides_only_what_it_names() -> None:
     full = load_params(ROOT / "params.yaml")
     quick = load_params(ROOT / "params.yaml", profile="quick")
-    assert quick.train.datasets["wikiqa-train-lists"].max_rows == 48
+    assert quick.train.datasets["wikiqa-train-lists"].max_rows == 24
     assert quick.train.datasets["wikiqa-train-lists"].loss == full.train.datasets["wikiqa-train-lists"].loss
     assert "scifact-train" in quick.prepare.skip and "scifact-train" in quick.prepare.datasets
     assert set(quick.evaluate.suite) == {"wikiqa_test", "wikiqa_test_pairs", "stsb_test", "scifact_dev"}
@@ -41,7 +41,7 @@ def test_quick_profile_overrides_only_what_it_names() -> None:
         "correlation",
         "beir",
     }
-    assert quick.evaluate.max_queries == 40 and full.evaluate.max_queries is None
+    assert quick.evaluate.max_queries == 20 and full.evaluate.max_queries is None
     assert {spec.kind for spec in full.evaluate.suite.values()} == {
         "reranking",
         "classification",
