@@ -61,10 +61,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def wikiqa_questions() -> tuple[list[str], list[str]]:
-    from rerank_lib.data.wikiqa import read_wikiqa_pairs
+def wikiqa_questions(path: Path = WIKIQA_FILE) -> tuple[list[str], list[str]]:
+    """The distinct questions and every sentence of a WikiQA file: the requests' queries and passages."""
+    from speed import wikiqa_pairs  # read as the catalog reads it (benchmarks/ is on the path when run or tested)
 
-    frame = read_wikiqa_pairs(WIKIQA_FILE)
+    frame = wikiqa_pairs(path)
     return list(dict.fromkeys(frame["question"])), frame["sentence"].tolist()
 
 
