@@ -188,13 +188,14 @@ class RerankPackage(PairScorer):
         """Scores in input order; ``first_stage_scores`` (one per pair) replace the first stage's own."""
         first = self.first_stage if first_stage_scores is None else _GivenScores(first_stage_scores)
         parts, weights = [self.cross_encoder, first], [1 - self.share, self.share]
+        mix: Scorer
         if self.spec.normalization == DEV_STANDARD:
             assert self.spec.scales is not None
             scales = [tuple(self.spec.scales[part]) for part in SCALED_PARTS]
-            mix = MixedScorer(parts, weights, Normalization.FIXED, scales)  # type: ignore[arg-type]
-            mixed = mix.predict(sentences, batch_size or self.default_batch_size, show_progress_bar)
-            return (1.0 / (1.0 + np.exp(-mixed.astype(np.float64)))).astype(np.float32)  # in (0, 1), as a CE's
-        mix = MixedScorer(parts, weights, Normalization.QUERY_MIN_MAX)
+            # The logistic of the standardised mix: a score in (0, 1), as a cross-encoder's.
+            mix = Sigmoid(MixedScorer(parts, weights, Normalization.FIXED, scales))  # type: ignore[arg-type]
+        else:
+            mix = MixedScorer(parts, weights, Normalization.QUERY_MIN_MAX)
         return mix.predict(sentences, batch_size or self.default_batch_size, show_progress_bar)
 
     def score(self, pairs: list[tuple[str, str]], batch_size: int, show_progress_bar: bool | None) -> np.ndarray:

@@ -218,12 +218,13 @@ def run_evaluate(
     store = project_store(root)
     bi_encoder = stored_bi_encoder(cfg.bi_encoder, store)
     load_reranker(model_dir)  # a damaged model folder fails here, before any data is read or scored
-    suite = build_suite(cfg, Path(prepared), Path(root), bi_encoder, stored_bm25(store), catalog)
+    bm25 = stored_bm25(store)
+    suite = build_suite(cfg, Path(prepared), Path(root), bi_encoder, bm25, catalog)
     pairs = [pair for evaluator in suite for pair in evaluator.pairs()]
     choice, view = choose_backend(cfg, Path(model_dir), pairs[:: max(1, len(pairs) // 1024)], len(pairs))
     try:
         model, cross_encoder = shipped_model(view or Path(model_dir), choice.options(), bi_encoder)
-        results = evaluate_suite(suite, model, bi_encoder, cross_encoder, stored_bm25(store))
+        results = evaluate_suite(suite, model, bi_encoder, cross_encoder, bm25)
     finally:
         remove_view(view)
     write_details(out / DETAILS_FOLDER, results)

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from rerank_lib.bi_encoder import BiEncoderScorer
 from rerank_lib.cached_scorer import CachedScorer
 from rerank_lib.model import CrossEncoder
 from rerank_lib.package import (
@@ -29,8 +28,8 @@ from rerank_lib.package import (
 )
 from rerank_lib.retrieval.bm25_scorer import BM25Scorer
 from rerank_lib.scorer import PairScorer
-from tasks.base_model import resolve_base_model
 from tasks.dev_eval import DevBench, Judgement, dev_bench, judge, score
+from tasks.stored_scorers import project_store, stored_bi_encoder
 
 
 @dataclass
@@ -71,14 +70,14 @@ def package_bi_encoder(cfg: Any) -> str | None:
     return cfg.package.bi_encoder or (cfg.dev.bi_encoder if cfg.dev is not None else None)
 
 
-def first_stage_scorer(cfg: Any, dev_bi: CachedScorer | None) -> Any:
+def first_stage_scorer(cfg: Any, dev_bi: CachedScorer | None, root: Path) -> Any:
     """The first stage the package would mix in (the dev baseline's cached scores when it is the same model)."""
     if cfg.package.first_stage == "bm25":
         return BM25Scorer()
     name = package_bi_encoder(cfg)
     if dev_bi is not None and name == cfg.dev.bi_encoder:
         return dev_bi
-    return CachedScorer(BiEncoderScorer(resolve_base_model(str(name))))
+    return stored_bi_encoder(str(name), project_store(root))
 
 
 class RecordingScorer(PairScorer):
@@ -124,17 +123,15 @@ def choose_share(
     """
     bench = bench or dev_bench(cfg, prepared, root)
     logits = logits or CachedScorer(CrossEncoderLogits(CrossEncoder(str(trained))))
-    first = first_stage_scorer(cfg, bench.bi_encoder)
-    normalization = cfg.package.scale()
+    first_stage, normalization = cfg.package.first_stage, cfg.package.scale()
+    first = first_stage_scorer(cfg, bench.bi_encoder, root)
     scales = dev_scales(bench, logits, first) if normalization == DEV_STANDARD else None
     guards = [*cfg.dev.objective.guards, *cfg.package.guards]
     judgements = {}
     for share in cfg.package.shares:
-        spec = None if share == 0 else PackageSpec(share, cfg.package.first_stage, None, normalization=normalization,
-                                                   scales=scales)  # fmt: skip
+        spec = None if share == 0 else PackageSpec(share, first_stage, normalization=normalization, scales=scales)
         scorer = Sigmoid(logits) if spec is None else RerankPackage(logits, first, spec)
         judgements[share] = judge(cfg.dev.objective, guards, score(bench.suite, scorer), bench.baselines)
     share, reason = pick(judgements)
-    bi_encoder = package_bi_encoder(cfg) if cfg.package.first_stage == "bi-encoder" else None
-    first_stage = cfg.package.first_stage
+    bi_encoder = package_bi_encoder(cfg) if first_stage == "bi-encoder" else None
     return ShareChoice(share, reason, judgements, bench.baselines, first_stage, bi_encoder, normalization, scales)
