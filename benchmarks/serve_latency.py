@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3, help="untimed requests per size first")
     parser.add_argument("--offline-pairs", type=int, default=600, help="pairs scored by the offline predict timing")
     parser.add_argument("--threads", type=int, default=None, help="scoring threads (serve-model --threads)")
+    parser.add_argument(
+        "--rerank-workers", type=int, default=1, help="/rerank: batches scored at once (serve-model --workers)"
+    )
     parser.add_argument("--backends", nargs="+", choices=list(BACKENDS), default=list(BACKENDS))
     parser.add_argument("--apis", nargs="+", choices=APIS, default=list(APIS))
     parser.add_argument("--note", default="", help="a line added to the results (e.g. that the machine was shared)")
@@ -99,6 +102,7 @@ def start_server(
     command += ["serve-model", "--api", api, "--port", str(port), "--backend", backend["backend"]]
     command += ["--quantize", backend["quantize"]] if backend["quantize"] else []
     command += ["--threads", str(args.threads)] if args.threads else []
+    command += ["--workers", str(args.rerank_workers)] if api == "rerank" else []
     with log.open("wb") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -233,7 +237,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"{'profile ' + result['profile'] if result['profile'] else 'its params.yaml'}). "
         f"Machine: {result['machine']['cpu']}, {result['machine']['logical_cpus']} logical CPUs, no GPU; "
         f"load average {result['load_start'][0]:.2f} at start, {result['load_end'][0]:.2f} at the end; "
-        f"scoring threads: {result['threads'] or 'torch default'}. "
+        f"scoring threads: {result['threads'] or 'torch default'}; `/rerank` batches scored at once: "
+        f"{result.get('rerank_workers', 1)} (MLflow's server scores each request in its own thread). "
         f"Command: `{result['command']}`.",
     ]
     if result["note"]:
@@ -290,6 +295,7 @@ def main(argv: list[str] | None = None) -> None:
         "load_start": load_start,
         "load_end": os.getloadavg(),
         "threads": args.threads,
+        "rerank_workers": args.rerank_workers,
         "note": args.note,
         "servers": servers,
         "offline": offline,

@@ -167,7 +167,13 @@ def _add_serving_commands(commands: Any) -> None:
     serve_model.add_argument("--quantize", choices=QUANTIZATIONS, default=None, help="int8: dynamic int8 (onnx)")
     serve_model.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16: torch or openvino only")
     serve_model.add_argument("--threads", type=int, default=None, help="CPU threads for scoring (default: torch's)")
-    serve_model.add_argument("--workers", type=int, default=1, help="mlflow api: server processes")
+    serve_model.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="mlflow api: server processes; rerank api: batches scored at once, in threads sharing one loaded model "
+        "(with --threads T, about T x workers cores are used)",
+    )
     serve_model.add_argument("--max-batch-pairs", type=int, default=64, help="rerank api: pairs per model call")
     serve_model.add_argument(
         "--max-queue", type=int, default=32, help="rerank api: requests that may wait; more get 503"
@@ -340,7 +346,7 @@ def _serve_model(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> N
 
     options = {"backend": args.backend, "quantize": args.quantize, "precision": args.precision}
     options["num_threads"] = args.threads
-    batching = {"max_batch_pairs": args.max_batch_pairs, "max_queued": args.max_queue}
+    batching = {"max_batch_pairs": args.max_batch_pairs, "max_queued": args.max_queue, "workers": args.workers}
     serve_registered_model(cfg, root, args.api, args.host, args.port, args.version, options, args.workers, batching)
 
 

@@ -2,7 +2,10 @@
 
 One model call scores the pairs of every request waiting at that moment (up to ``max_batch_pairs``), so many small
 concurrent requests cost a few large forward passes instead of many small ones, and no request waits for a timer:
-at low load a request is scored alone at once, under load the batch grows while the previous one runs. At most
+at low load a request is scored alone at once, under load the batch grows while the previous one runs. With
+``workers`` above 1, that many batches are scored at once in their own threads: with one scoring thread per model
+call (``--threads 1``) a single worker leaves the other cores idle, where a server that scores each request in its
+own thread (MLflow's) uses them. At most
 ``max_queued`` requests wait; beyond that :meth:`MicroBatcher.submit` raises :class:`QueueFullError` (the API
 answers 503), so a burst sheds load instead of growing an unbounded backlog.
 
@@ -33,20 +36,26 @@ class _Job:
 class MicroBatcher:
     """Scores request after request, gathering every waiting request into one call of ``score``.
 
-    ``score`` is synchronous (a model's predict) and runs in a worker thread, one batch at a time.
+    ``score`` is synchronous (a model's predict) and runs in a thread, ``workers`` batches at a time; it must be safe
+    to call from several threads at once when ``workers`` is above 1 (a torch or ONNX Runtime model in inference is).
     """
 
     def __init__(
-        self, score: Callable[[list[Pair]], Sequence[float]], max_batch_pairs: int = 64, max_queued: int = 32
+        self,
+        score: Callable[[list[Pair]], Sequence[float]],
+        max_batch_pairs: int = 64,
+        max_queued: int = 32,
+        workers: int = 1,
     ) -> None:
-        if max_batch_pairs < 1 or max_queued < 1:
-            raise ValueError("max_batch_pairs and max_queued must be at least 1")
+        if max_batch_pairs < 1 or max_queued < 1 or workers < 1:
+            raise ValueError("max_batch_pairs, max_queued and workers must be at least 1")
         self._score = score
         self.max_batch_pairs = max_batch_pairs
         self.max_queued = max_queued
+        self.workers = workers
         self._pending: collections.deque[_Job] = collections.deque()
         self._wakeup: asyncio.Event | None = None
-        self._worker: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
         self.batch_sizes: list[int] = []  # pairs per model call, most recent last (bounded)
 
     @property
@@ -55,12 +64,12 @@ class MicroBatcher:
 
     async def start(self) -> None:
         self._wakeup = asyncio.Event()
-        self._worker = asyncio.create_task(self._run(), name="rerank-batcher")
+        self._tasks = [asyncio.create_task(self._run(), name=f"rerank-batcher-{i}") for i in range(self.workers)]
 
     async def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         while self._pending:
             job = self._pending.popleft()
             if not job.future.done():

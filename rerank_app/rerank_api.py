@@ -55,6 +55,7 @@ class RerankResult(BaseModel):
 class BatchSettings:
     max_batch_pairs: int = 64
     max_queued: int = 32
+    workers: int = 1  # batches scored at once, each in its own thread
 
 
 def ranked(scores: Sequence[float], request: RerankRequest) -> list[RerankResult]:
@@ -75,7 +76,7 @@ def create_app(
 ) -> FastAPI:
     """The API around a synchronous ``score(pairs) -> scores`` (a loaded reranker's predict)."""
     settings = settings or BatchSettings()
-    batcher = MicroBatcher(score, settings.max_batch_pairs, settings.max_queued)
+    batcher = MicroBatcher(score, settings.max_batch_pairs, settings.max_queued, settings.workers)
     version_headers = {"X-Model-Name": served.name, "X-Model-Version": served.version}
 
     @contextlib.asynccontextmanager
@@ -95,7 +96,13 @@ def create_app(
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "model": served.name, "version": served.version, "queued": batcher.queued}
+        return {
+            "status": "ok",
+            "model": served.name,
+            "version": served.version,
+            "queued": batcher.queued,
+            "workers": batcher.workers,
+        }
 
     @app.post("/rerank", response_model=list[RerankResult], response_model_exclude_none=True)
     async def rerank(request: RerankRequest) -> Any:

@@ -261,6 +261,10 @@ class CrossEncoder(nn.Module):
         keep_card = (is_classifier or ST_CONFIG_KEY in config.to_dict()) and card.is_file()
         self.model_card_text: str | None = card.read_text(encoding="utf-8") if keep_card else None
         self.to(device or _default_device())
+        # Loaded for inference, as transformers' from_pretrained leaves a model (the trainer switches to training
+        # mode at every step). predict then never switches modes, so servers may call it from several threads:
+        # a mode switch back to training by one call would turn dropout on inside another's forward pass.
+        self.eval()
         self.precision = precision
         self.num_threads = num_threads
         self.backend = backend
@@ -492,6 +496,8 @@ class CrossEncoder(nn.Module):
         :mod:`rerank_lib.prompts`. ``devices`` (e.g. ``["cpu", "cpu"]`` or ``["cuda:0", "cuda:1"]``) scores in one
         worker process per device, ``pool`` in the workers of a :meth:`start_multi_process_pool`; ``chunk_size`` pairs
         go to a worker at a time (see :mod:`rerank_lib.multi_process`). Logits are float32 before the activation.
+        Several threads may call it at once while the model is in eval mode, as loaded; a model in training mode is
+        switched to eval for the call and back, which is for one caller at a time.
         """
         pairs, single = self._as_pair_list(sentences)
         prompt_args = {

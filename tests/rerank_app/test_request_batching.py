@@ -106,3 +106,35 @@ def test_a_failing_batch_fails_its_requests_and_the_next_batch_runs() -> None:
             await batcher.stop()
 
     assert asyncio.run(scenario()) == by_length([("fine", "y")])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_score_that_many_batches_at_once(workers: int) -> None:
+    lock = threading.Lock()
+    running, most = [0], [0]
+
+    def score(pairs: list[Pair]) -> list[float]:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.1)
+        with lock:
+            running[0] -= 1
+        return by_length(pairs)
+
+    async def scenario() -> list[list[float]]:
+        batcher = MicroBatcher(score, max_batch_pairs=3, max_queued=32, workers=workers)
+        await batcher.start()
+        try:
+            return await asyncio.gather(*(batcher.submit(r) for r in requests_of(6, 3)))
+        finally:
+            await batcher.stop()
+
+    results = asyncio.run(scenario())
+    assert results == [by_length(r) for r in requests_of(6, 3)]  # each request its own scores, in order
+    assert most[0] == workers  # six full batches: one at a time, or two at once
+
+
+def test_workers_below_one_are_refused() -> None:
+    with pytest.raises(ValueError, match="workers"):
+        MicroBatcher(by_length, workers=0)

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +143,9 @@ def test_mlflow_scoring_server_serves_the_champion_then_the_promoted_version(
             response = httpx.post(f"{url}/invocations", json=body, timeout=60)
             assert response.status_code == 200, response.text
             assert response.json()["predictions"] == pytest.approx(registry.scores[first], abs=1e-5)
+        with ThreadPoolExecutor(max_workers=6) as pool:  # the server predicts each request in its own thread
+            singles = list(pool.map(lambda pair: invoke_one(url, pair), PAIRS * 4))
+        assert [r.json()["predictions"][0] for r in singles] == pytest.approx(registry.scores[first] * 4, abs=1e-5)
 
         invocations = f"{url}/invocations"
         assert_client_error(httpx.post(invocations, json={"dataframe_records": [{"query": "q"}]}), 400, "passage")
@@ -159,10 +163,24 @@ def test_mlflow_scoring_server_serves_the_champion_then_the_promoted_version(
         assert response.json()["predictions"] == pytest.approx(registry.scores[other], abs=1e-5)
 
 
+def invoke_one(url: str, pair: tuple[str, str]) -> httpx.Response:
+    query, passage = pair
+    return httpx.post(
+        f"{url}/invocations", json={"dataframe_records": [{"query": query, "passage": passage}]}, timeout=60
+    )
+
+
+def rerank_one(url: str, passage: str) -> httpx.Response:
+    return httpx.post(f"{url}/rerank", json={"query": QUERY, "documents": [passage]}, timeout=60)
+
+
 def test_rerank_api_serves_the_champion_as_rerank_predict_scores_it(registry: Registry, tmp_path: Path) -> None:
     version = champion(registry)
     expected = registry.scores[version][: len(PASSAGES)]
-    with serve_model(registry, tmp_path, "--api", "rerank") as url:
+    with serve_model(registry, tmp_path, "--api", "rerank", "--workers", "2", "--max-batch-pairs", "2") as url:
+        with ThreadPoolExecutor(max_workers=6) as pool:  # batches of two pairs, two scored at once by one model
+            singles = list(pool.map(lambda passage: rerank_one(url, passage), PASSAGES))
+        assert [r.json()[0]["relevance_score"] for r in singles] == pytest.approx(expected, abs=1e-5)
         response = httpx.post(f"{url}/rerank", json={"query": QUERY, "documents": PASSAGES, "top_n": 3}, timeout=60)
         assert response.status_code == 200, response.text
         assert response.headers["X-Model-Name"] == registry.model
@@ -174,4 +192,5 @@ def test_rerank_api_serves_the_champion_as_rerank_predict_scores_it(registry: Re
 
         health = httpx.get(f"{url}/health")
         assert health.json()["version"] == version and health.headers["X-Model-Version"] == version
+        assert health.json()["workers"] == 2
         assert_client_error(httpx.post(f"{url}/rerank", json={"query": QUERY}), 422, "documents")

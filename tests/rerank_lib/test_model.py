@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -235,3 +236,21 @@ def test_a_crash_while_saving_leaves_the_previous_model_intact(
         tiny_model.save(target)
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no half-written staging folder left behind
+
+
+def test_a_loaded_model_scores_alike_from_several_threads(tiny_model: CrossEncoder) -> None:
+    """Servers (MLflow's scoring server, ``serve-model --workers``) call one model's predict from several threads."""
+    assert not tiny_model.training  # loaded for inference: no dropout, and predict never switches modes
+    pairs = [("paris france", "berlin germany"), ("cat dog animal", "the dog runs"), ("red blue", "music song book")]
+    expected = [float(tiny_model.predict(pair)) for pair in pairs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        scores = list(pool.map(lambda i: float(tiny_model.predict(pairs[i % 3])), range(300)))
+    assert scores == pytest.approx([expected[i % 3] for i in range(300)], abs=1e-6)
+
+
+def test_predict_in_training_mode_scores_without_dropout_and_keeps_the_mode(tiny_model: CrossEncoder) -> None:
+    pair = ("paris france", "berlin germany")
+    expected = float(tiny_model.predict(pair))
+    tiny_model.train()
+    assert [float(tiny_model.predict(pair)) for _ in range(3)] == pytest.approx([expected] * 3, abs=1e-6)
+    assert tiny_model.training
