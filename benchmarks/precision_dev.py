@@ -176,9 +176,11 @@ def markdown(report: dict[str, Any]) -> str:
         verdict = {True: "yes", False: "no"}.get(row.get("within_one_std"), "-")
         lines.append(f"| {name} | {cells[0]} | {cells[1]} | {gap} | {verdict} |")
     seconds = result["training_seconds"]
-    lines += ["", "Training seconds (mean): " + ", ".join(f"{p} {s:.0f}" for p, s in seconds.items())]
-    if {"fp32", "bf16"} <= seconds.keys():
-        lines[-1] += f" (bf16 {seconds['fp32'] / seconds['bf16']:.2f}x as fast)"
+    lines += [
+        "",
+        "Wall seconds of training (mean): " + ", ".join(f"{p} {s:.0f}" for p, s in seconds.items()) + ". Not a "
+        "speed measurement: a run that shared the machine with other jobs, or was paused, took longer.",
+    ]
     lines += ["", "| precision | seed | used | training s | dev objective (cross-encoder) | package share | source |"]
     lines += ["|---|---:|---|---:|---:|---:|---|"]
     for r in runs:
