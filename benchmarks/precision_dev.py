@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from speed import machine
-from tune_study import run
+from tune_study import profile_path, project_copy, rerank_cli, run
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -57,19 +57,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def project(work: Path) -> Path:
     """The benchmark's project root: params.yaml copied, the raw data linked, prepared once."""
-    root = work / "project"
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    (root / "params.yaml").write_text((ROOT / "params.yaml").read_text())
-    if not (root / "data" / "raw").exists():
-        (root / "data" / "raw").symlink_to(ROOT / "data" / "raw", target_is_directory=True)
-    return root
+    return project_copy(work / "project")
 
 
 def cli(root: Path, profile: str | None, precision: str, seed: int) -> list[str]:
-    command = [sys.executable, "-m", "rerank_app.cli", "--root", str(root)]
-    if profile:
-        command += ["--profile", str(ROOT / "profiles" / f"{profile}.yaml")]
-    return [*command, "--set", f"train.precision={precision}", "--set", f"train.seed={seed}"]
+    return [*rerank_cli(root, profile), "--set", f"train.precision={precision}", "--set", f"train.seed={seed}"]
 
 
 def expected_run_config(root: Path, profile: str | None, precision: str, seed: int) -> dict[str, Any]:
@@ -78,8 +70,7 @@ def expected_run_config(root: Path, profile: str | None, precision: str, seed: i
     from tasks.io import file_md5
 
     overrides = parse_set_overrides([f"train.precision={precision}", f"train.seed={seed}"])
-    profile_path = str(ROOT / "profiles" / f"{profile}.yaml") if profile else None
-    train = load_params(root / "params.yaml", profile_path, overrides).train
+    train = load_params(root / "params.yaml", profile_path(profile), overrides).train
     prepared = root / "data" / "prepared"
     hashes = {name: file_md5(prepared / name / f"{spec.split}.parquet") for name, spec in train.datasets.items()}
     return {"train": train.model_dump(mode="json"), "data_md5": hashes}

@@ -62,16 +62,30 @@ def run(command: list[str], log: Path) -> float:
     return time.perf_counter() - started
 
 
-def study(args: argparse.Namespace, work: Path) -> tuple[Path, float]:
-    """Run (or resume) the study in ``work/study``; its best.yaml and the study's wall hours."""
-    root = work / "study"
+def profile_path(profile: str | None) -> str | None:
+    """A profile name's file under the project's profiles/ (None: params.yaml alone)."""
+    return str(ROOT / "profiles" / f"{profile}.yaml") if profile else None
+
+
+def project_copy(root: Path) -> Path:
+    """A project root for a benchmark: this project's params.yaml copied, its raw data linked."""
     (root / "data").mkdir(parents=True, exist_ok=True)
     (root / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     if not (root / "data" / "raw").exists():
         (root / "data" / "raw").symlink_to(ROOT / "data" / "raw", target_is_directory=True)
-    cli = [sys.executable, "-m", "rerank_app.cli", "--root", str(root)]
-    if args.profile:
-        cli += ["--profile", str(ROOT / "profiles" / f"{args.profile}.yaml")]
+    return root
+
+
+def rerank_cli(root: Path, profile: str | None) -> list[str]:
+    """`rerank --root ROOT [--profile FILE]` run with this interpreter."""
+    command = [sys.executable, "-m", "rerank_app.cli", "--root", str(root)]
+    return command + (["--profile", profile_path(profile)] if profile else [])
+
+
+def study(args: argparse.Namespace, work: Path) -> tuple[Path, float]:
+    """Run (or resume) the study in ``work/study``; its best.yaml and the study's wall hours."""
+    root = project_copy(work / "study")
+    cli = rerank_cli(root, args.profile)
     settings = ["--set", f"tune.timeout={args.budget_hours * 3600:.0f}"]
     if args.trials:
         settings += ["--set", f"tune.trials={args.trials}"]
