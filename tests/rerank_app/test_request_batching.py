@@ -19,6 +19,19 @@ def requests_of(count: int, size: int) -> list[list[Pair]]:
     return [[(f"q{'?' * i}", "x" * j) for j in range(size)] for i in range(count)]
 
 
+def score_concurrently(batcher: MicroBatcher, requests: list[list[Pair]]) -> list[list[float]]:
+    """Submit every request at once to a started batcher; their scores, in request order."""
+
+    async def scenario() -> list[list[float]]:
+        await batcher.start()
+        try:
+            return await asyncio.gather(*(batcher.submit(r) for r in requests))
+        finally:
+            await batcher.stop()
+
+    return asyncio.run(scenario())
+
+
 def test_concurrent_requests_share_model_calls_and_get_their_own_scores() -> None:
     calls: list[int] = []
 
@@ -27,15 +40,7 @@ def test_concurrent_requests_share_model_calls_and_get_their_own_scores() -> Non
         time.sleep(0.02)
         return by_length(pairs)
 
-    async def scenario() -> list[list[float]]:
-        batcher = MicroBatcher(score, max_batch_pairs=64, max_queued=32)
-        await batcher.start()
-        try:
-            return await asyncio.gather(*(batcher.submit(r) for r in requests_of(10, 3)))
-        finally:
-            await batcher.stop()
-
-    results = asyncio.run(scenario())
+    results = score_concurrently(MicroBatcher(score, max_batch_pairs=64, max_queued=32), requests_of(10, 3))
     assert results == [by_length(r) for r in requests_of(10, 3)]
     assert sum(calls) == 30 and len(calls) <= 2  # ten requests, at most two model calls
 
@@ -47,16 +52,8 @@ def test_batches_stop_at_max_batch_pairs_and_a_large_request_is_scored_alone() -
         calls.append(len(pairs))
         return by_length(pairs)
 
-    async def scenario() -> list[list[float]]:
-        batcher = MicroBatcher(score, max_batch_pairs=10, max_queued=32)
-        await batcher.start()
-        try:
-            requests = [*requests_of(4, 3), *requests_of(1, 25)]
-            return await asyncio.gather(*(batcher.submit(r) for r in requests))
-        finally:
-            await batcher.stop()
-
-    results = asyncio.run(scenario())
+    requests = [*requests_of(4, 3), *requests_of(1, 25)]
+    results = score_concurrently(MicroBatcher(score, max_batch_pairs=10, max_queued=32), requests)
     assert results[-1] == by_length(requests_of(1, 25)[0])
     assert calls == [9, 3, 25]
 
@@ -122,15 +119,8 @@ def test_workers_score_that_many_batches_at_once(workers: int) -> None:
             running[0] -= 1
         return by_length(pairs)
 
-    async def scenario() -> list[list[float]]:
-        batcher = MicroBatcher(score, max_batch_pairs=3, max_queued=32, workers=workers)
-        await batcher.start()
-        try:
-            return await asyncio.gather(*(batcher.submit(r) for r in requests_of(6, 3)))
-        finally:
-            await batcher.stop()
-
-    results = asyncio.run(scenario())
+    batcher = MicroBatcher(score, max_batch_pairs=3, max_queued=32, workers=workers)
+    results = score_concurrently(batcher, requests_of(6, 3))
     assert results == [by_length(r) for r in requests_of(6, 3)]  # each request its own scores, in order
     assert most[0] == workers  # six full batches: one at a time, or two at once
 
