@@ -346,7 +346,7 @@ def _serve_model(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> N
 
     options = {"backend": args.backend, "quantize": args.quantize, "precision": args.precision}
     options["num_threads"] = args.threads
-    batching = {"max_batch_pairs": args.max_batch_pairs, "max_queued": args.max_queue, "workers": args.workers}
+    batching = {"max_batch_pairs": args.max_batch_pairs, "max_queued": args.max_queue}
     serve_registered_model(cfg, root, args.api, args.host, args.port, args.version, options, args.workers, batching)
 
 

@@ -69,11 +69,14 @@ def serve_registered_model(
     workers: int,
     batching: dict[str, int],
 ) -> None:
-    """Serve the champion (or ``version``) with MLflow's scoring server (``api="mlflow"``) or the /rerank API."""
+    """Serve the champion (or ``version``) with MLflow's scoring server (``api="mlflow"``) or the /rerank API.
+
+    ``workers``: MLflow's server processes, or the batches /rerank scores at once.
+    """
     served = resolve_served_version(cfg, root, version)
     if api == "rerank":
         from rerank_app.rerank_api import BatchSettings, serve_rerank_api
 
-        serve_rerank_api(served, host, port, options, BatchSettings(**batching))
+        serve_rerank_api(served, host, port, options, BatchSettings(**batching, workers=workers))
     else:
         serve_with_mlflow(served, host, port, workers, options)
