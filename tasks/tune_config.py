@@ -120,6 +120,7 @@ class TuneConfig(StageConfig):
     eval_steps: int | None = Field(default=None, gt=0)  # dev objective every N steps during training, for pruning
     eval_max_queries: int | None = Field(default=30, gt=0)  # of each dev evaluator, for the in-training objective
     heartbeat_seconds: int = Field(default=60, gt=0)  # a trial silent for twice this long is retried
+    trial_max_train_seconds: float | None = Field(default=None, gt=0)  # a trial training longer is pruned
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     pruner: PrunerConfig = Field(default_factory=PrunerConfig)
     space: dict[str, SpaceParam]

@@ -3,12 +3,16 @@
 Every ``tune.eval_steps`` optimizer steps the trainer calls :class:`DevObjectiveEvaluator`: the dev objective on a
 fixed sample of each dev evaluator (``tune.eval_max_queries``), logged as ``eval_dev_objective`` (an MLflow curve of
 the trial's run). :class:`PruningCallback` reports it to the optuna trial at that step and stops training when the
-pruner says so; the trial then ends as pruned, its partial model discarded.
+pruner says so; the trial then ends as pruned, its partial model discarded. :class:`TrainingTimeBudget` stops a
+trial whose training outlasts ``tune.trial_max_train_seconds`` the same way, so a study can look for the best recipe
+that trains within a team's time budget on its own machines.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -62,5 +66,29 @@ class PruningCallback(TrainerCallback):
         if self.trial.should_prune():
             logger.info("Trial %d pruned at step %d (dev objective %.4f)", self.trial.number, state.global_step, value)
             self.pruned_at = state.global_step
+            control.should_training_stop = True
+        return control
+
+
+class TrainingTimeBudget(TrainerCallback):
+    """Stops training once it has run ``seconds`` (wall clock, counted from the start of training in this process).
+
+    A trial resumed after a crash counts from its resume: the budget bounds what one attempt spends, not the sum.
+    """
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self.started: float | None = None
+        self.stopped_at: int | None = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **_: Any) -> Any:
+        self.started = self.clock()
+        return control
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> Any:
+        if self.started is not None and self.clock() - self.started > self.seconds:
+            logger.info("Training stopped at step %d: past its budget of %.0f s", state.global_step, self.seconds)
+            self.stopped_at = state.global_step
             control.should_training_stop = True
         return control

@@ -3,7 +3,8 @@
 ``best.yaml`` holds only params keys, nested as in params.yaml, so it applies as ``rerank --set-from
 artifacts/tune/best.yaml run`` (or as a profile); its comment lines say which study and trial it came from.
 ``best.json`` holds the best trial's dev metrics and guards, the baselines, and one row per trial. Each study
-writes its own pair under ``artifacts/tune/<study>/``; the latest study's is copied to ``artifacts/tune/``.
+writes its own pair under ``artifacts/tune/<study>/``; the latest study's is copied to ``artifacts/tune/`` (a study
+with no complete trial has no best.yaml, and leaves none there).
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def write_result(study: optuna.Study, tune: Any, baselines: dict[str, Any], tune
         write_text_atomic(study_dir / BEST_YAML, header + body)
         written.insert(0, study_dir / BEST_YAML)
     write_json_atomic(study_dir / BEST_JSON, summary)
+    if best is None:  # an earlier study's best.yaml at the top would pass for this one's (its own copy stays)
+        (Path(tune_dir) / BEST_YAML).unlink(missing_ok=True)
     for path in written:  # the latest study's result at the top, where `--set-from artifacts/tune/best.yaml` finds it
         shutil.copy2(path, Path(tune_dir) / path.name)
     return [Path(tune_dir) / path.name for path in written]

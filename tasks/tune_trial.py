@@ -25,7 +25,7 @@ from tasks.layout import Layout
 from tasks.package_choice import choose_share
 from tasks.train import build_trainer, plan_training
 from tasks.tune_data import trial_prepared
-from tasks.tune_pruning import DevObjectiveEvaluator, PruningCallback
+from tasks.tune_pruning import DevObjectiveEvaluator, PruningCallback, TrainingTimeBudget
 from tasks.tune_space import as_settings, suggest, trial_config, trial_params
 from tasks.tune_tracking import child_run, end_child, log_trial_on_parent
 
@@ -58,8 +58,8 @@ def run_trial(trial: optuna.Trial, ctx: TrialContext) -> float:
         prepared = trial_prepared(cfg, ctx.cfg, ctx.layout.prepared, ctx.study_dir, ctx.layout.root)
         model = train_trial(trial, cfg, ctx, prepared, run_id)
         judgement, extra = judge_trial(cfg, ctx, model)
-    except optuna.TrialPruned:
-        end_child(run_id, "pruned")
+    except optuna.TrialPruned as pruned:
+        end_child(run_id, "pruned", tags={"tune.pruned_because": str(pruned)})
         raise
     except BaseException:
         end_child(run_id, "failed")
@@ -84,6 +84,10 @@ def train_trial(trial: optuna.Trial, cfg: Any, ctx: TrialContext, prepared: Path
     trainer, _, _ = build_trainer(arguments, plan, store.folder, run_id)
     pruning = PruningCallback(trial)
     trainer.add_callback(pruning)
+    budget = ctx.cfg.tune.trial_max_train_seconds
+    timer = TrainingTimeBudget(budget) if budget is not None else None
+    if timer is not None:
+        trainer.add_callback(timer)
     if resume:
         logger.info("Trial %d resumes from %s", trial.number, resume)
         trial.set_user_attr("resumed_from", str(resume))
@@ -91,6 +95,10 @@ def train_trial(trial: optuna.Trial, cfg: Any, ctx: TrialContext, prepared: Path
     shutil.rmtree(store.folder, ignore_errors=True)  # finished or pruned: nothing left to resume
     if pruning.pruned_at is not None:
         raise optuna.TrialPruned(f"dev objective below the pruner's bar at step {pruning.pruned_at}")
+    if timer is not None and timer.stopped_at is not None:
+        trial.set_user_attr("over_time_budget_at_step", timer.stopped_at)
+        passed = f"training passed tune.trial_max_train_seconds ({budget:g} s)"
+        raise optuna.TrialPruned(f"{passed} at step {timer.stopped_at}")
     return trainer.model
 
 

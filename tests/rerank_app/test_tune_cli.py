@@ -86,6 +86,7 @@ def test_a_killed_study_resumes_prunes_tracks_every_trial_and_its_best_applies(p
         run = children[f"trial-{trial.number}"]
         if trial.state == optuna.trial.TrialState.PRUNED:
             assert run.data.tags["tune.state"] == "pruned" and "eval_dev_objective" in run.data.metrics
+            assert run.data.tags["tune.pruned_because"].startswith("dev objective below the pruner's bar at step")
         if trial.state == optuna.trial.TrialState.COMPLETE:
             assert run.data.metrics["objective"] == pytest.approx(trial.value)
             assert run.data.params["trial.train.learning_rate"] == str(trial.params["train.learning_rate"])
@@ -106,3 +107,26 @@ def test_a_killed_study_resumes_prunes_tracks_every_trial_and_its_best_applies(p
     assert main(["--root", str(project), "--profile", "acme", "--set-from", best_file, "stage", "train"]) == 0
     trained = json.loads((project / "artifacts" / "trained" / "training_summary.json").read_text())
     assert trained["hyperparameters"]["learning_rate"] == winner.params["train.learning_rate"]
+
+
+def test_trials_training_past_the_time_budget_end_as_pruned_and_the_study_says_no_best(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    earlier = project / "artifacts" / "tune" / "best.yaml"  # an earlier study's result, not this one's
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text("train:\n  learning_rate: 0.001\n")
+    budget = ["--set", "tune.trials=2", "--set", "tune.trial_max_train_seconds=0.001", "--set", "tune.study=hurry"]
+    assert main(["--root", str(project), "--profile", "acme", *budget, "tune", "--in-process"]) == 0
+    storage = f"sqlite:///{project / 'artifacts' / 'tune' / 'hurry.db'}"
+    trials = optuna.load_study(study_name="hurry", storage=storage).get_trials()
+    assert len(trials) == 2 and all(t.state == optuna.trial.TrialState.PRUNED for t in trials)
+    assert all(t.user_attrs["over_time_budget_at_step"] == 1 for t in trials)  # stopped after their first step
+    summary = json.loads((project / "artifacts" / "tune" / "best.json").read_text())
+    assert summary["study"] == "hurry" and summary["best"] is None
+    assert not earlier.exists()  # nothing at the top passes for this study's best
+    out = capsys.readouterr().out
+    assert "nothing to apply" in out and "--set-from" not in out
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["reranker-retraining"], output_format="list")
+    because = {run.data.tags.get("tune.pruned_because") for run in runs if run.info.run_name.startswith("trial-")}
+    assert because == {"training passed tune.trial_max_train_seconds (0.001 s) at step 1"}

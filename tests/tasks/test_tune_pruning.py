@@ -1,4 +1,5 @@
-"""Pruning: the in-training dev objective reaches the optuna trial each evaluation, and a trailing trial stops."""
+"""Pruning: the in-training dev objective reaches the optuna trial each evaluation, a trailing trial stops, and so
+does one whose training outlasts its time budget."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import optuna
 import torch
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
+from transformers import TrainerCallback
 
 from rerank_lib import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
 from rerank_lib.evaluation import CrossEncoderRerankingEvaluator
 from rerank_lib.losses import ListNetLoss
 from tasks.dev_config import Objective
 from tasks.evaluation_suite import SuiteEvaluator
-from tasks.tune_pruning import OBJECTIVE_KEY, DevObjectiveEvaluator, PruningCallback
+from tasks.tune_pruning import OBJECTIVE_KEY, DevObjectiveEvaluator, PruningCallback, TrainingTimeBudget
 from tests.tasks.train_testkit import QUESTIONS
 
 SAMPLES = [
@@ -22,7 +24,9 @@ SAMPLES = [
 ]
 
 
-def train_with_pruning(tiny_bert_dir: Path, tmp_path: Path, study: optuna.Study) -> tuple[PruningCallback, int]:
+def train_with_pruning(
+    tiny_bert_dir: Path, tmp_path: Path, study: optuna.Study, *more: TrainerCallback
+) -> tuple[PruningCallback, int]:
     from datasets import Dataset
 
     torch.manual_seed(0)
@@ -45,7 +49,8 @@ def train_with_pruning(tiny_bert_dir: Path, tmp_path: Path, study: optuna.Study)
     )
     callback = PruningCallback(study.ask())
     trainer = CrossEncoderTrainer(model, args=args, train_dataset=lists, loss=ListNetLoss(model), evaluator=evaluator)
-    trainer.add_callback(callback)
+    for extra in (callback, *more):
+        trainer.add_callback(extra)
     trainer.train()
     return callback, trainer.state.global_step
 
@@ -79,3 +84,28 @@ def test_a_trial_below_the_finished_trials_median_stops_at_its_first_evaluation(
     assert callback.pruned_at == 3 and steps == 3  # training stopped there
     assert list(study.get_trials(deepcopy=False)[-1].intermediate_values) == [3]
     assert OBJECTIVE_KEY == "eval_dev_objective"
+
+
+class TickingClock:
+    """A clock that moves one second each time it is read: training time becomes a count of steps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def test_training_stops_at_the_first_step_past_its_time_budget(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    budget = TrainingTimeBudget(4.5, clock=TickingClock())  # read at the start, then once per step: 1 s a step
+    callback, steps = train_with_pruning(tiny_bert_dir, tmp_path, study, budget)
+    assert budget.stopped_at == 5 and steps == 5 and callback.pruned_at is None
+
+
+def test_a_budget_training_fits_in_stops_nothing(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    budget = TrainingTimeBudget(12.5, clock=TickingClock())
+    _, steps = train_with_pruning(tiny_bert_dir, tmp_path, study, budget)
+    assert budget.stopped_at is None and steps == 12
