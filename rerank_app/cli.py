@@ -272,7 +272,9 @@ def _tune(args: argparse.Namespace, root: Path, cfg: PipelineConfig) -> None:
     print("\nTuning:")
     for name, value in outputs.items():
         print(f"  {name:15s} {value}")
-    if any(str(path).endswith("best.yaml") for path in outputs.get("best") or []):
+    from tasks.tune_result import BEST_YAML
+
+    if any(Path(path).name == BEST_YAML for path in outputs.get("best") or []):
         print("  apply with     rerank --set-from artifacts/tune/best.yaml run")
     elif outputs.get("best"):
         print("  nothing to apply: no trial finished its training (each trial's state: artifacts/tune/best.json)")
