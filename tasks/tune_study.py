@@ -43,13 +43,51 @@ def storage_url(tune: TuneConfig, tune_dir: Path) -> str:
     return f"sqlite:///{(Path(tune_dir) / f'{tune.study}.db').resolve()}"
 
 
-def make_sampler(tune: TuneConfig) -> optuna.samplers.BaseSampler:
+def sampler_for_seed(tune: TuneConfig, seed: int) -> optuna.samplers.BaseSampler:
     if tune.sampler.kind == "grid":
-        return optuna.samplers.GridSampler(grid(tune.space), seed=tune.sampler.seed)
+        return optuna.samplers.GridSampler(grid(tune.space), seed=seed)
     if tune.sampler.kind == "random":
-        return optuna.samplers.RandomSampler(seed=tune.sampler.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
     # Guards reach TPE as the trials' constraints (tasks.tune_trial.record): it learns where they hold.
-    return optuna.samplers.TPESampler(seed=tune.sampler.seed, n_startup_trials=tune.sampler.startup_trials)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=tune.sampler.startup_trials)
+
+
+class PerTrialSeedSampler(optuna.samplers.BaseSampler):
+    """The configured sampler, built afresh for each trial with ``seed + trial number``.
+
+    Why: an optuna sampler draws from one random stream per sampler object, and every process that opens the study
+    (each trial worker of the tune flow, a resumed study) starts that stream over from the seed, so each would draw
+    the same values as the first trial. Seeding by trial number keeps a study reproducible and its trials distinct
+    however many processes run it. TPE, random and grid samplers keep no other state: they read the history from
+    the study.
+    """
+
+    def __init__(self, tune: TuneConfig) -> None:
+        self._tune = tune
+        self._current = sampler_for_seed(tune, tune.sampler.seed)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._current = sampler_for_seed(self._tune, self._tune.sampler.seed + trial.number)
+        self._current.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
+        return self._current.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, Any]) -> dict[str, Any]:
+        return self._current.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str, distribution: Any) -> Any:
+        return self._current.sample_independent(study, trial, param_name, distribution)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Any) -> None:
+        self._current.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._current.reseed_rng()
+
+
+def make_sampler(tune: TuneConfig) -> optuna.samplers.BaseSampler:
+    return PerTrialSeedSampler(tune)
 
 
 def make_pruner(tune: TuneConfig) -> optuna.pruners.BasePruner:

@@ -34,6 +34,7 @@ def test_trials_run_as_concurrent_tasks_of_one_study_and_the_flow_writes_best_ya
     assert [trial.state for trial in trials] == [optuna.trial.TrialState.COMPLETE] * 2
     first, second = sorted(trials, key=lambda trial: trial.datetime_start)
     assert second.datetime_start < first.datetime_complete  # the two worker processes ran at once
+    assert first.params != second.params  # each worker process drew its own values, not the seed's first ones
     assert outputs["best_trial"] == max(trials, key=lambda trial: trial.value).number
     assert TRIAL_TAG in trial_task.tags  # a tag concurrency limit bounds trials across a work pool
     # The flow prepared the data it needed, and a second run of the finished study trains nothing more.

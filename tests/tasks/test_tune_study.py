@@ -81,3 +81,40 @@ def test_best_yaml_holds_params_only_and_loads_as_params(tmp_path: Path) -> None
     assert text.startswith("# rerank tune, study 's': trial 0 of 1 finished, dev objective 0.7000")
     assert yaml.safe_load(text) == {"train": {"learning_rate": 3e-5}}
     assert load_params(ROOT / "params.yaml", profile=str(written[0])).train.learning_rate == 3e-5
+
+
+@pytest.mark.parametrize("kind", ["tpe", "random", "grid"])
+def test_each_process_that_opens_the_study_samples_new_values(tmp_path: Path, kind: str) -> None:
+    """A flow's trial workers and a resumed study each open the study anew; none may redraw an earlier trial's values.
+
+    (optuna's samplers draw from one random stream per sampler object, which each process starts over from the seed.)
+    """
+    rates = [1e-5, 2e-5, 3e-5, 5e-5]
+    rate = {"type": "categorical", "choices": rates} if kind == "grid" else SPACE["train.learning_rate"]
+    space = {"train.learning_rate": rate, "train.max_length": {"type": "categorical", "choices": [128, 192, 256]}}
+    drawn = []
+    for _process in range(3):
+        study = open_study(tune(space=space, sampler={"kind": kind, "seed": 7}), tmp_path, {"a": 1})
+        trial = study.ask()
+        if kind == "grid":
+            values = (trial.suggest_categorical("train.learning_rate", rates),)
+        else:
+            values = (trial.suggest_float("train.learning_rate", 1e-5, 1e-4, log=True),)
+        values += (trial.suggest_categorical("train.max_length", [128, 192, 256]),)
+        study.tell(trial, 0.5)
+        drawn.append(values)
+    assert len(set(drawn)) == 3, drawn
+
+
+def test_a_study_run_again_from_the_start_draws_the_same_values(tmp_path: Path) -> None:
+    """Seeded per trial number: the same study started over draws what it drew before (reproducible)."""
+    runs = []
+    for folder in ("first", "second"):
+        values = []
+        for _process in range(2):
+            study = open_study(tune(sampler={"kind": "tpe", "seed": 7}), tmp_path / folder, {"a": 1})
+            trial = study.ask()
+            values.append(trial.suggest_float("train.learning_rate", 1e-5, 1e-4, log=True))
+            study.tell(trial, 0.5)
+        runs.append(values)
+    assert runs[0] == runs[1]
