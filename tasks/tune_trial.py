@@ -30,6 +30,7 @@ from tasks.tune_space import as_settings, suggest, trial_config, trial_params
 from tasks.tune_tracking import child_run, end_child, log_trial_on_parent
 
 logger = logging.getLogger(__name__)
+CHECKPOINTS_OF_TRIAL = "checkpoints_of_trial"  # user attr: the trial whose checkpoint folder this one uses
 
 
 @dataclass
@@ -78,7 +79,7 @@ def train_trial(trial: optuna.Trial, cfg: Any, ctx: TrialContext, prepared: Path
     if steps is not None and ctx.sample is not None:
         plan.evaluator = DevObjectiveEvaluator(ctx.sample, ctx.cfg.dev.objective)
     arguments = train.model_copy(update={"evaluation": train.evaluation.model_copy(update={"steps": steps})})
-    store = CheckpointStore(ctx.study_dir / "checkpoints", plan.run_config)
+    store = CheckpointStore(checkpoint_root(trial, ctx.study_dir), plan.run_config)
     resume = store.resume_point()
     store.open(run_id)
     trainer, _, _ = build_trainer(arguments, plan, store.folder, run_id)
@@ -100,6 +101,18 @@ def train_trial(trial: optuna.Trial, cfg: Any, ctx: TrialContext, prepared: Path
         passed = f"training passed tune.trial_max_train_seconds ({budget:g} s)"
         raise optuna.TrialPruned(f"{passed} at step {timer.stopped_at}")
     return trainer.model
+
+
+def checkpoint_root(trial: optuna.Trial, study_dir: Path) -> Path:
+    """The checkpoints of this trial and of its retries: ``checkpoints/trial-<first try's number>/<config id>/``.
+
+    Per trial, not per config alone: two trials of one config running at once (a grid or TPE drawing the same
+    values for two workers) would write into and delete each other's checkpoints. A retry inherits the first try's
+    user attributes (optuna's retry callback copies them), so it finds the checkpoints to resume from.
+    """
+    first_try = trial.user_attrs.get(CHECKPOINTS_OF_TRIAL, trial.number)
+    trial.set_user_attr(CHECKPOINTS_OF_TRIAL, first_try)
+    return Path(study_dir) / "checkpoints" / f"trial-{first_try}"
 
 
 def judge_trial(cfg: Any, ctx: TrialContext, model: Any) -> tuple[Judgement, dict[str, Any]]:

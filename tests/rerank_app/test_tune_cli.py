@@ -34,7 +34,7 @@ def kill_during_training(root: Path, log: Path) -> None:
     with log.open("wb") as out:
         process = subprocess.Popen(tune_command(root), cwd=root, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 180
-        while not list(checkpoints.glob("*/checkpoint-*/trainer_state.json")):
+        while not list(checkpoints.glob("*/*/checkpoint-*/trainer_state.json")):
             assert process.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, "no trial wrote a checkpoint"
             time.sleep(0.02)
