@@ -8,10 +8,11 @@ TREC-DL19 into ``artifacts/eval/metrics.json``.
 
 It writes ``<output>.json`` (every seed's numbers, training times, params, machine), ``<output>.md`` (mean ± std per
 dataset and metric for BM25, the bi-encoder and ours, and the issue's targets, met or not) and ``<output>.png`` (a
-bar chart). A seed whose evaluation is already in the work folder (same params) is not run again, so an interrupted
-benchmark continues where it stopped. ``--profile NAME`` measures a variant (params.yaml + profiles/NAME.yaml) the same
-way, and ``--set-from FILE`` (e.g. a tune study's best.yaml) applies a values file on top; give either its own
-``--output`` so the default recipe's results stay as they are.
+bar chart). A seed whose evaluation is already in the work folder or in ``<output>.json`` (same params) is not run
+again, so an interrupted benchmark continues where it stopped, on this machine or, from the results file, another.
+``--profile NAME`` measures a variant (params.yaml + profiles/NAME.yaml) the same way, and ``--set-from FILE`` (e.g. a
+tune study's best.yaml) applies a values file on top; give either its own ``--output`` so the default recipe's results
+stay as they are.
 
 Run: ``.venv/bin/python benchmarks/quality.py`` (about 40 minutes per seed on 2 CPU cores); see ``--help``.
 """
@@ -360,14 +361,29 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     recipe = recipe_text(args)
     fingerprint = recipe_fingerprint(yaml.safe_load(recipe), args.overrides)
-    shared = prepare_shared(work, recipe, args.overrides, fingerprint)
+    measured = earlier_runs(args.output, fingerprint)
+    shared = None
     runs = []
     for seed in args.seeds:
+        if seed in measured:
+            print(f"seed {seed}: reusing its results in {args.output.with_suffix('.json')}", flush=True)
+            runs.append(measured[seed])
+            continue
+        shared = shared or prepare_shared(work, recipe, args.overrides, fingerprint)
         runs.append(run_seed(work, shared, seed, args.overrides, fingerprint))
         report = build_report(args, recipe, runs)
         write_outputs(report, args.output)  # after every seed: partial results survive an interruption
     print(markdown(report))
     return 0
+
+
+def earlier_runs(output: Path, fingerprint: str) -> dict[int, dict[str, Any]]:
+    """Seeds already measured with this recipe in ``output``'s results file (the work folder may be gone)."""
+    path = output.with_suffix(".json")
+    if not path.is_file():
+        return {}
+    runs = json.loads(path.read_text()).get("runs", [])
+    return {run["seed"]: run for run in runs if run.get("fingerprint") == fingerprint}
 
 
 def build_report(args: argparse.Namespace, recipe: str, runs: list[dict[str, Any]]) -> dict[str, Any]:

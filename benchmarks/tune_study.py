@@ -2,8 +2,11 @@
 beside the hand-found recipe's (issue 29's measurement).
 
 1. ``prepare``, then ``rerank tune --in-process`` on params.yaml's study (``tune`` section: the space, the dev suite
-   objective and its guards), with ``--budget-hours`` as ``tune.timeout`` (no trial starts after it; the running one
-   finishes). The study resumes if the command is run again.
+   objective and its guards). ``--budget-hours`` counts the hours its trials have taken, over every run of the study:
+   no trial starts after them (the running one finishes). The study resumes if the command is run again, on this
+   machine from its work folder, on another from ``--journal`` (benchmarks/study_journal.py), which every run saves
+   the study to when it ends or is stopped (Ctrl-C, ``kill PID``): a study longer than a machine's stay goes on
+   where it stopped, losing only the trial that was running.
 2. ``benchmarks/quality.py --set-from <the study's best.yaml>`` (3 seeds: train, package, evaluate).
 3. ``benchmarks/quality.py`` on params.yaml as it is, the hand-found recipe, through the same pipeline (its dev
    splits held out, its package chosen on dev), unless ``--skip-hand-found``.
@@ -22,13 +25,20 @@ import argparse
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import optuna
 from speed import machine
+from study_journal import restore, save, spent_seconds
+
+from tasks.config import load_params
+from tasks.layout import Layout
+from tasks.tune_study import finished, storage_url
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -36,10 +46,21 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--budget-hours", type=float, default=8.0, help="tune.timeout: no trial starts after it")
+    parser.add_argument(
+        "--budget-hours",
+        type=float,
+        default=8.0,
+        help="hours of trials, summed over every run of the study (it resumes): no trial starts after them",
+    )
     parser.add_argument("--trials", type=int, default=None, help="tune.trials (default: params.yaml's)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/rerank-tune-study"), help="reused to resume")
+    parser.add_argument(
+        "--journal",
+        type=Path,
+        default=RESULTS / "tune-study-journal.jsonl",
+        help="the study saved in optuna's journal format: restored from it on a new machine, saved to it on exit",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "tune-study", help="results prefix (.json, .md)")
     parser.add_argument("--skip-hand-found", action="store_true", help="measure only the recipe the study picked")
     parser.add_argument(
@@ -83,16 +104,44 @@ def rerank_cli(root: Path, profile: str | None) -> list[str]:
 
 
 def study(args: argparse.Namespace, work: Path) -> tuple[Path, float]:
-    """Run (or resume) the study in ``work/study``; its best.yaml and the study's wall hours."""
+    """Run (or resume) the study in ``work/study``, restored from and saved to ``--journal``; its best.yaml and
+    the hours its trials have taken in all (the budget counts those, across machines)."""
     root = project_copy(work / "study")
     cli = rerank_cli(root, args.profile)
-    settings = ["--set", f"tune.timeout={args.budget_hours * 3600:.0f}"]
-    if args.trials:
-        settings += ["--set", f"tune.trials={args.trials}"]
     log = work / "study.log"
     run([*cli, "stage", "prepare"], log)
-    seconds = run([*cli, *settings, "tune", "--in-process"], log)
-    return root / "artifacts" / "tune" / "best.yaml", seconds / 3600
+    tune = load_params(root / "params.yaml", profile=profile_path(args.profile)).tune
+    url = storage_url(tune, Layout(root).tune_dir)
+    Layout(root).tune_dir.mkdir(parents=True, exist_ok=True)
+    if restore(args.journal, url, tune.study):
+        print(f"study {tune.study}: restored from {args.journal}", flush=True)
+    spent, done = progress(url, tune.study)
+    remaining = args.budget_hours * 3600 - spent
+    print(f"study {tune.study}: {done} trials finished in {spent / 3600:.2f} h (log: {log})", flush=True)
+    settings = ["--set", f"tune.trials={args.trials or tune.trials}"]
+    # No trial starts once the budget is spent; the study then only writes its best.yaml.
+    spent_all = ["--set", f"tune.trials={max(done, 1)}"]
+    settings += ["--set", f"tune.timeout={remaining:.0f}"] if remaining >= 1 else spent_all
+    signal.signal(signal.SIGTERM, interrupt)  # `kill PID` stops the study as Ctrl-C does: saved, resumable
+    try:
+        run([*cli, *settings, "tune", "--in-process"], log)
+    finally:
+        if tune.study in optuna.get_all_study_names(url):
+            saved = save(url, tune.study, args.journal)
+            print(f"study {tune.study}: {saved} trials saved to {args.journal}", flush=True)
+    return root / "artifacts" / "tune" / "best.yaml", progress(url, tune.study)[0] / 3600
+
+
+def progress(url: str, name: str) -> tuple[float, int]:
+    """Seconds the study's trials have taken, and how many count as finished (0, 0 before it exists)."""
+    if name not in optuna.get_all_study_names(url):
+        return 0.0, 0
+    study = optuna.load_study(study_name=name, storage=url)
+    return spent_seconds(study), finished(study)
+
+
+def interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def quality(args: argparse.Namespace, work: Path, name: str, extra: list[str]) -> dict[str, Any]:
