@@ -187,7 +187,8 @@ def markdown(report: dict[str, Any]) -> str:
         states[trial["state"]] = states.get(trial["state"], 0) + 1
     lines = [
         f"Tune study `{study['study']}`, measured {report['date']} on {report['machine']['logical_cpus']} CPU cores "
-        f"({report['machine']['cpu']}): {study['trials_finished']} trials in {report['study_hours']:.1f} hours "
+        f"({report['machine']['cpu']}): {study['trials_finished']} trials, "
+        f"{report['study_hours']:.1f} hours of trials "
         f"({', '.join(f'{count} {state}' for state, count in sorted(states.items()))}).",
         "",
         f"Best trial: {best.get('number')}, dev objective {best.get('objective', float('nan')):.4f} (guards "
