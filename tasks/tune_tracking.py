@@ -9,34 +9,63 @@ in the study, so a resumed study keeps adding to the same parent.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import optuna
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from tasks.tracking import flatten, mlflow_metric_name, use_tracking
 
 PARENT_ATTR = "mlflow_parent_run_id"
+EARLIER_PARENT_TAG = "tune.earlier_parent_run"  # on a parent started because the study's first one was not found
 STUDY_TAG = "rerank.tune.study"
+logger = logging.getLogger(__name__)
 
 
 def parent_run(study: optuna.Study, tracking: Any, tune: Any, root: Path) -> str:
-    """The study's parent run: created with the study, found again when it resumes."""
+    """The study's parent run: created with the study, found again when it resumes.
+
+    A study resumed where its parent run is not (the study's storage moved to another tracking server, or the MLflow
+    database was reset) gets a new parent, tagged with the old one's id, rather than failing before any trial.
+    """
     experiment_id = use_tracking(tracking.tracking_uri, tracking.experiment, root)
     client = mlflow.MlflowClient()
-    run_id = study.user_attrs.get(PARENT_ATTR)
-    if run_id:
-        client.update_run(run_id, status="RUNNING")
-        return run_id
+    earlier = study.user_attrs.get(PARENT_ATTR)
+    if earlier and run_status(client, earlier) is not None:
+        client.update_run(earlier, status="RUNNING")
+        return earlier
     tags = {MLFLOW_RUN_NAME: f"tune-{study.study_name}", STUDY_TAG: study.study_name}
+    if earlier:
+        tags[EARLIER_PARENT_TAG] = earlier
     run_id = client.create_run(experiment_id, tags=tags).info.run_id
     params = [Param(key, str(value)[:500]) for key, value in flatten(tune.model_dump(mode="json"), "tune.").items()]
     client.log_batch(run_id, params=params)
     study.set_user_attr(PARENT_ATTR, run_id)
+    if earlier:
+        logger.warning(
+            "Study %s: its MLflow parent run %s is not in %s; its trials from now on go under a new parent run, %s.",
+            study.study_name,
+            earlier,
+            mlflow.get_tracking_uri(),
+            run_id,
+        )
     return run_id
+
+
+def run_status(client: mlflow.MlflowClient, run_id: str) -> str | None:
+    """The run's status (RUNNING, FINISHED, ...); None where the tracking store does not have it or it was deleted."""
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    return run.info.status if run.info.lifecycle_stage == "active" else None
 
 
 def log_baselines(run_id: str, baselines: dict[str, dict[str, float]]) -> None:
@@ -74,7 +103,7 @@ def close_dead_run(study: optuna.Study, number: int, retry: int) -> None:
     """The run of a trial whose process died stays RUNNING; its retry closes it as KILLED and says where it went."""
     dead = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
     run_id = dead.user_attrs.get("mlflow_run_id") if dead is not None else None
-    if run_id and mlflow.MlflowClient().get_run(run_id).info.status == "RUNNING":
+    if run_id and run_status(mlflow.MlflowClient(), run_id) == "RUNNING":  # None: in another tracking store
         end_child(run_id, "died", tags={"tune.retried_as": str(retry)})
 
 
