@@ -122,7 +122,6 @@ def study(args: argparse.Namespace, work: Path) -> tuple[Path, float]:
     # No trial starts once the budget is spent; the study then only writes its best.yaml.
     spent_all = ["--set", f"tune.trials={max(done, 1)}"]
     settings += ["--set", f"tune.timeout={remaining:.0f}"] if remaining >= 1 else spent_all
-    signal.signal(signal.SIGTERM, interrupt)  # `kill PID` stops the study as Ctrl-C does: saved, resumable
     try:
         run([*cli, *settings, "tune", "--in-process"], log)
     finally:
@@ -155,6 +154,16 @@ def quality(args: argparse.Namespace, work: Path, name: str, extra: list[str]) -
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, interrupt)  # `kill PID` stops the benchmark as Ctrl-C does: saved, resumable
+    try:
+        return measure(args, argv)
+    except KeyboardInterrupt:
+        saved = f"the study is saved in {args.journal}, measured seeds in their results files"
+        print(f"stopped: {saved}; run the same command to go on", file=sys.stderr)
+        return 130
+
+
+def measure(args: argparse.Namespace, argv: list[str] | None) -> int:
     work = args.work_dir.resolve()
     work.mkdir(parents=True, exist_ok=True)
     best_yaml, hours = study(args, work)
