@@ -32,7 +32,7 @@ from tasks.io import file_md5, write_json_atomic
 from tasks.layout import Layout
 from tasks.tune_result import write_result
 from tasks.tune_space import check_space
-from tasks.tune_study import best_trial, finished, open_study, running, storage_url
+from tasks.tune_study import best_trial, enqueue_params, finished, open_study, running, storage_url
 from tasks.tune_tracking import end_parent, log_baselines, parent_run
 from tasks.tune_trial import TrialContext, run_trial
 
@@ -62,6 +62,7 @@ def run_tune(cfg: Any, layout: Layout, max_trials: int | None = None, summarize:
     study_dir = layout.tune_dir / tune.study
     dev_data = dev_fingerprint(cfg, layout)
     study = open_study(tune, layout.tune_dir, study_fingerprint(cfg, base, dev_data))  # refused before any scoring
+    enqueue_params(study, tune, cfg.model_dump(mode="json"))
     bench = dev_bench(cfg, layout.prepared, layout.root, read_baselines(study_dir, dev_data))
     write_json_atomic(study_dir / BASELINES_FILE, {"fingerprint": dev_data, **bench.baselines})
     parent = parent_run(study, cfg.tracking, tune, layout.root)

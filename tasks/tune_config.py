@@ -39,6 +39,13 @@ class FloatRange(StageConfig):
     def values(self) -> list[Any]:
         return [self.low, self.high]
 
+    def contains(self, value: Any) -> bool:
+        """Whether a trial could draw ``value`` (within the range, on its step)."""
+        if isinstance(value, bool) or not isinstance(value, int | float) or not self.low <= value <= self.high:
+            return False
+        steps = (value - self.low) / self.step if self.step is not None else 0.0
+        return abs(steps - round(steps)) < 1e-9
+
 
 class IntRange(StageConfig):
     type: Literal["int"]
@@ -56,6 +63,9 @@ class IntRange(StageConfig):
     def values(self) -> list[Any]:
         return [self.low, self.high]
 
+    def contains(self, value: Any) -> bool:
+        return type(value) is int and self.low <= value <= self.high and (value - self.low) % self.step == 0
+
 
 class Categorical(StageConfig):
     type: Literal["categorical"]
@@ -70,6 +80,9 @@ class Categorical(StageConfig):
 
     def values(self) -> list[Any]:
         return list(self.choices)
+
+    def contains(self, value: Any) -> bool:
+        return any(type(choice) is type(value) and choice == value for choice in self.choices)
 
 
 class Variants(StageConfig):
@@ -121,6 +134,7 @@ class TuneConfig(StageConfig):
     eval_max_queries: int | None = Field(default=30, gt=0)  # of each dev evaluator, for the in-training objective
     heartbeat_seconds: int = Field(default=60, gt=0)  # a trial silent for twice this long is retried
     trial_max_train_seconds: float | None = Field(default=None, gt=0)  # a trial training longer is pruned
+    enqueue_params: bool = True  # the first trial trains the params as they are: the recipe a study must beat
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     pruner: PrunerConfig = Field(default_factory=PrunerConfig)
     space: dict[str, SpaceParam]

@@ -18,7 +18,7 @@ import yaml
 
 from tasks.io import write_json_atomic, write_text_atomic
 from tasks.tune_space import nested
-from tasks.tune_study import best_trial, finished, retried
+from tasks.tune_study import best_trial, finished, params_trial, retried
 
 BEST_YAML = "best.yaml"
 BEST_JSON = "best.json"
@@ -41,6 +41,22 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     ]
 
 
+def params_trial_row(study: optuna.Study) -> dict[str, Any] | None:
+    """The trial that trained the params as they are (``tune.enqueue_params``): today's recipe on the same dev."""
+    trial = params_trial(study)
+    if trial is None:
+        return None
+    return {"number": trial.number, "state": trial.state.name.lower(), "objective": trial.value}
+
+
+def params_trial_comment(row: dict[str, Any] | None, best: int) -> str:
+    if row is None or row["objective"] is None:
+        return ""
+    if row["number"] == best:
+        return "# The params as they were won: applying this file changes nothing.\n"
+    return f"# The params as they were (trial {row['number']}): dev objective {row['objective']:.4f}.\n"
+
+
 def write_result(study: optuna.Study, tune: Any, baselines: dict[str, Any], tune_dir: Path) -> list[Path]:
     """Write best.yaml and best.json for the study (nothing when no trial is complete); returns the files."""
     best = best_trial(study)
@@ -52,6 +68,7 @@ def write_result(study: optuna.Study, tune: Any, baselines: dict[str, Any], tune
         "scorer": tune.scorer,
         "baselines": baselines,
         "trials": trial_rows(study),
+        "params_trial": params_trial_row(study),
         "best": None,
     }
     written = [study_dir / BEST_JSON]
@@ -69,6 +86,7 @@ def write_result(study: optuna.Study, tune: Any, baselines: dict[str, Any], tune
         header = (
             f"# rerank tune, study {tune.study!r}: trial {best.number} of {finished(study)} finished, dev objective "
             f"{best.value:.4f} ({tune.scorer.replace('_', '-')}; {held}).\n"
+            f"{params_trial_comment(summary['params_trial'], best.number)}"
             f"# Apply: `rerank --set-from <this file> run` (or use it as a profile); every trial: {BEST_JSON}.\n"
         )
         body = yaml.safe_dump(nested(best.user_attrs.get("settings") or {}), sort_keys=False)

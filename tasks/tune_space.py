@@ -55,6 +55,40 @@ def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def params_values(space: dict[str, Any], params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The space's values that give ``params`` back unchanged, and why the keys the space cannot express fail.
+
+    ``params``: the effective params, defaults included. A variant is taken when its bundle changes nothing (the
+    most specific such bundle: ``layer_decay_0.9`` over ``full: {}`` when the decay is 0.9).
+    """
+    values: dict[str, Any] = {}
+    misses: list[str] = []
+    for key, param in space.items():
+        if isinstance(param, Variants):
+            same = [name for name, bundle in param.variants.items() if deep_merge(params, nested(bundle)) == params]
+            if same:
+                values[key] = max(same, key=lambda name: len(param.variants[name]))
+            else:
+                misses.append(f"{key}: no variant leaves the params as they are")
+            continue
+        value = lookup(params, key)
+        if param.contains(value):
+            values[key] = value
+        else:
+            misses.append(f"{key}: {value!r} is not in the space")
+    return values, misses
+
+
+def lookup(params: dict[str, Any], dotted: str) -> Any:
+    """The value at a dotted params key (None where there is none)."""
+    node: Any = params
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
 def grid(space: dict[str, Any]) -> dict[str, list[Any]]:
     """The grid sampler's search space: every choice, and every step of a stepped range."""
     points: dict[str, list[Any]] = {}

@@ -29,11 +29,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from rerank_lib.errors import ConfigError
 from tasks.tune_config import TuneConfig
-from tasks.tune_space import grid
+from tasks.tune_space import grid, params_values
 
 logger = logging.getLogger(__name__)
 
 FINGERPRINT_ATTR = "rerank.fingerprint"
+PARAMS_TRIAL_ATTR = "params_as_they_are"  # user attr of the queued trial that trains the params unchanged
 RETRIES = 3  # a trial whose process keeps dying is retried this many times, then counts as failed
 
 
@@ -131,6 +132,34 @@ def open_study(tune: TuneConfig, tune_dir: Path, fingerprint: dict[str, Any]) ->
             "resuming would mix trials judged differently. Name a new tune.study, or delete the study to restart it."
         )
     return study
+
+
+def enqueue_params(study: optuna.Study, tune: TuneConfig, params: dict[str, Any]) -> int | None:
+    """Queue a first trial that trains ``params`` as they are, once per study; the number of that trial, if any.
+
+    Why: a study that never tries today's recipe cannot say whether its best beats it, and TPE learns from a good
+    point early. Skipped for the grid sampler (the grid decides every trial) and where the space cannot express the
+    params (a warning names the keys).
+    """
+    if not tune.enqueue_params or tune.sampler.kind == "grid":
+        return None
+    queued = [trial for trial in study.get_trials(deepcopy=False) if trial.user_attrs.get(PARAMS_TRIAL_ATTR)]
+    if queued:
+        return queued[0].number
+    values, misses = params_values(tune.space, params)
+    if misses:
+        logger.warning("tune.enqueue_params: the space cannot train the params as they are (%s)", "; ".join(misses))
+        return None
+    study.enqueue_trial(values, user_attrs={PARAMS_TRIAL_ATTR: True})
+    number = study.get_trials(deepcopy=False)[-1].number
+    logger.info("Trial %d trains the params as they are: %s", number, values)
+    return number
+
+
+def params_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The last try of the trial that trained the params as they are (a retry inherits the mark)."""
+    marked = [trial for trial in study.get_trials(deepcopy=False) if trial.user_attrs.get(PARAMS_TRIAL_ATTR)]
+    return marked[-1] if marked else None
 
 
 def retried(study: optuna.Study) -> set[int]:

@@ -13,7 +13,7 @@ from rerank_lib.errors import ConfigError
 from tasks.config import load_params
 from tasks.tune import check_tune
 from tasks.tune_config import TuneConfig
-from tasks.tune_space import as_settings, grid, nested, suggest, trial_config
+from tasks.tune_space import as_settings, grid, nested, params_values, suggest, trial_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,3 +110,24 @@ def test_every_study_profile_loads_with_a_valid_space_of_its_own(profile: str) -
     check_tune(cfg)
     assert cfg.tune.study == profile.removeprefix("tune-").removesuffix(".yaml")  # one study, one database, per profile
     assert cfg.tune.sampler.kind == "grid" and cfg.tune.trials == math.prod(map(len, grid(cfg.tune.space).values()))
+
+
+def test_the_space_values_of_the_params_as_they_are_train_the_params_unchanged() -> None:
+    cfg = load_params(ROOT / "params.yaml")
+    params = cfg.model_dump(mode="json")
+    values, misses = params_values(cfg.tune.space, params)
+
+    assert misses == [] and set(values) == set(cfg.tune.space)
+    assert values["train.max_length"] == cfg.train.max_length and values["route"] == "full"  # no layer-wise decay
+    trial = trial_config(cfg.model_dump(mode="json", exclude_unset=True), as_settings(cfg.tune.space, values), "t")
+    assert trial.model_dump(mode="json", exclude={"tune"}) == {k: v for k, v in params.items() if k != "tune"}
+
+
+def test_the_most_specific_variant_that_changes_nothing_is_taken_and_misses_are_named() -> None:
+    cfg = load_params(ROOT / "params.yaml", overrides={"train": {"layerwise_lr_decay": 0.9, "max_length": 320}})
+    values, misses = params_values(cfg.tune.space, cfg.model_dump(mode="json"))
+    assert values["route"] == "layer_decay_0.9"  # "full: {}" changes nothing too, but says less
+    assert misses == ["train.max_length: 320 is not in the space"]
+    cfg = load_params(ROOT / "params.yaml", overrides={"train": {"layerwise_lr_decay": 0.7, "epochs": 1.5}})
+    values, misses = params_values(cfg.tune.space, cfg.model_dump(mode="json"))
+    assert values["route"] == "full" and misses == ["train.epochs: 1.5 is not in the space"]  # off the 0.2 step

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 import optuna
@@ -15,7 +17,7 @@ from rerank_lib.errors import ConfigError
 from tasks.config import load_params
 from tasks.tune_config import TuneConfig
 from tasks.tune_result import write_result
-from tasks.tune_study import best_trial, finished, open_study
+from tasks.tune_study import best_trial, enqueue_params, finished, open_study
 
 ROOT = Path(__file__).resolve().parents[2]
 SPACE = {"train.learning_rate": {"type": "float", "low": 1e-5, "high": 1e-4, "log": True}}
@@ -118,3 +120,42 @@ def test_a_study_run_again_from_the_start_draws_the_same_values(tmp_path: Path) 
             study.tell(trial, 0.5)
         runs.append(values)
     assert runs[0] == runs[1]
+
+
+def test_the_params_as_they_are_are_queued_first_once_and_reported_beside_the_best(tmp_path: Path) -> None:
+    params = {"train": {"learning_rate": 5e-5}}
+    study = open_study(tune(), tmp_path, {"a": 1})
+    first = enqueue_params(study, tune(), params)
+    assert enqueue_params(open_study(tune(), tmp_path, {"a": 1}), tune(), params) == first == 0  # once per study
+    trial = study.ask()
+    assert trial.suggest_float("train.learning_rate", 1e-5, 1e-4, log=True) == 5e-5
+    study.tell(trial, 0.6)
+    add(study, TrialState.COMPLETE, 0.7)
+    written = write_result(study, tune(), {}, tmp_path)
+    summary = json.loads(written[1].read_text())
+    assert summary["params_trial"] == {"number": 0, "state": "complete", "objective": 0.6}
+    assert "# The params as they were (trial 0): dev objective 0.6000." in written[0].read_text()
+    won = open_study(tune(study="won"), tmp_path, {"a": 1})
+    enqueue_params(won, tune(study="won"), params)
+    trial = won.ask()
+    trial.suggest_float("train.learning_rate", 1e-5, 1e-4, log=True)
+    trial.set_user_attr("feasible", True)
+    won.tell(trial, 0.9)
+    add(won, TrialState.COMPLETE, 0.7)
+    (best_yaml, _) = write_result(won, tune(study="won"), {}, tmp_path)
+    assert "The params as they were won: applying this file changes nothing." in best_yaml.read_text()
+
+
+def test_no_params_trial_for_a_grid_a_switched_off_option_or_params_outside_the_space(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    params = {"train": {"learning_rate": 5e-5}}
+    grid_space = {"train.learning_rate": {"type": "categorical", "choices": [1e-5, 5e-5]}}
+    grid_tune = tune(space=grid_space, sampler={"kind": "grid"})
+    assert enqueue_params(open_study(grid_tune, tmp_path / "grid", {"a": 1}), grid_tune, params) is None
+    off = tune(enqueue_params=False)
+    assert enqueue_params(open_study(off, tmp_path / "off", {"a": 1}), off, params) is None
+    with caplog.at_level(logging.WARNING, logger="tasks.tune_study"):
+        outside = open_study(tune(), tmp_path / "outside", {"a": 1})
+        assert enqueue_params(outside, tune(), {"train": {"learning_rate": 3e-3}}) is None
+    assert "train.learning_rate: 0.003 is not in the space" in caplog.text and outside.trials == []
