@@ -203,6 +203,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Best trial: {best.get('number')}, dev objective {best.get('objective', float('nan')):.4f} (guards "
         f"{'held' if best.get('feasible') else 'NOT all held'}); its settings (`best.yaml`):",
         "",
+        params_trial_line(study.get("params_trial")),
+        "",
         "```yaml",
         report["best_yaml"].strip(),
         "```",
@@ -219,6 +221,14 @@ def markdown(report: dict[str, Any]) -> str:
             lines += ["", f"### {title}", "", quality_markdown(report[key])]
     lines += ["", f"Command: `{report['command']}`"]
     return "\n".join(lines) + "\n"
+
+
+def params_trial_line(row: dict[str, Any] | None) -> str:
+    """The hand-found recipe (params.yaml as it is) as the study judged it, its first trial."""
+    if row is None:
+        return "The study did not train params.yaml as it is (tune.enqueue_params off, or outside the space)."
+    objective = "-" if row["objective"] is None else f"{row['objective']:.4f}"
+    return f"params.yaml as it is: trial {row['number']} ({row['state']}), dev objective {objective}."
 
 
 def quality_markdown(result: dict[str, Any]) -> str:
