@@ -70,16 +70,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(command: list[str], log: Path) -> float:
-    """Run a command with its output appended to ``log``; fail naming the log. Returns wall seconds."""
+    """Run a command with its output appended to ``log``; fail naming the log. Returns wall seconds.
+
+    The command runs in a process group of its own: stopping the benchmark stops it and whatever it started (the
+    quality runs' stages), not only the direct child.
+    """
     started = time.perf_counter()
     with log.open("a", encoding="utf-8") as handle:
         handle.write(f"\n$ {' '.join(command)}\n")
         handle.flush()
-        done = subprocess.run(
-            command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=handle, stderr=subprocess.STDOUT
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
         )
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command[:4])} ... failed (exit {done.returncode}); see {log}")
+        try:
+            returncode = process.wait()
+        except BaseException:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise
+    if returncode != 0:
+        raise SystemExit(f"{' '.join(command[:4])} ... failed (exit {returncode}); see {log}")
     return time.perf_counter() - started
 
 
