@@ -19,6 +19,7 @@ from tasks.config import PipelineConfig
 from tasks.evaluate_config import BeirEvaluation
 from tasks.held_out import beir_folder
 from tasks.layout import STAGE_ORDER
+from tasks.param_sources import sets
 
 DVC_FILE = "dvc.yaml"
 HEADER = (
@@ -173,12 +174,7 @@ OUTS: dict[str, list[Any]] = {
 
 def has_key(data: dict, key: str) -> bool:
     """Whether a params mapping sets the dotted ``key`` (DVC refuses params keys a file does not have)."""
-    node: Any = data
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
+    return sets(data, key.split("."))
 
 
 def _params(stage: str, params_file: str, params_data: dict, profile: str | None, profile_data: dict) -> list[Any]:

@@ -16,6 +16,7 @@ names the file (or ``--set``) that holds the bad value.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from rerank_lib.errors import ConfigError
 PROFILES_FOLDER = "profiles"
 SET_SOURCE = "--set"
 REPLACE_KEY = "replace"
+_MISSING = object()  # value_at's default when a caller must tell a null from no key
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ def layer(label: str, data: dict[str, Any], may_replace: bool) -> ParamSource:
     if not isinstance(replace, list) or not all(isinstance(path, str) and path for path in replace):
         raise ConfigError(f"{label}: '{REPLACE_KEY}' must be a list of dotted keys, e.g. [train.datasets].")
     for path in replace:
-        if not _sets(data, tuple(path.split("."))):
+        if not sets(data, path.split(".")):
             raise ConfigError(f"{label}: '{REPLACE_KEY}' names {path}, which this file does not set.")
     return ParamSource(label, data, tuple(replace))
 
@@ -139,15 +141,21 @@ def source_of(key: tuple[Any, ...], sources: list[ParamSource]) -> str:
     """The label of the last source that sets ``key`` (or its closest parent that it sets)."""
     for depth in range(len(key), 0, -1):
         for source in reversed(sources):
-            if _sets(source.data, key[:depth]):
+            if sets(source.data, key[:depth]):
                 return source.label
     return sources[0].label if sources else "params"
 
 
-def _sets(data: Any, key: tuple[Any, ...]) -> bool:
+def value_at(data: Any, path: Sequence[Any], default: Any = None) -> Any:
+    """The value at ``path`` (keys, outermost first) in nested mappings; ``default`` where a key is missing."""
     node = data
-    for part in key:
+    for part in path:
         if not isinstance(node, dict) or part not in node:
-            return False
+            return default
         node = node[part]
-    return True
+    return node
+
+
+def sets(data: Any, path: Sequence[Any]) -> bool:
+    """Whether nested mappings hold a value at ``path`` (a key set to null counts)."""
+    return value_at(data, path, _MISSING) is not _MISSING

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from rerank_lib.errors import ConfigError
-from tasks.param_sources import deep_merge
+from tasks.param_sources import deep_merge, value_at
 from tasks.tune_config import Categorical, FloatRange, IntRange, TuneConfig, Variants
 
 
@@ -71,22 +71,12 @@ def params_values(space: dict[str, Any], params: dict[str, Any]) -> tuple[dict[s
             else:
                 misses.append(f"{key}: no variant leaves the params as they are")
             continue
-        value = lookup(params, key)
+        value = value_at(params, key.split("."))
         if param.contains(value):
             values[key] = value
         else:
             misses.append(f"{key}: {value!r} is not in the space")
     return values, misses
-
-
-def lookup(params: dict[str, Any], dotted: str) -> Any:
-    """The value at a dotted params key (None where there is none)."""
-    node: Any = params
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def grid(space: dict[str, Any]) -> dict[str, list[Any]]:
