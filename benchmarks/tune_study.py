@@ -38,6 +38,7 @@ from study_journal import restore, save, spent_seconds
 
 from tasks.config import load_params
 from tasks.layout import Layout
+from tasks.tune_result import BEST_YAML
 from tasks.tune_study import finished, storage_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,8 +123,9 @@ def study(args: argparse.Namespace, work: Path) -> tuple[Path, float]:
     log = work / "study.log"
     run([*cli, "stage", "prepare"], log)
     tune = load_params(root / "params.yaml", profile=profile_path(args.profile)).tune
-    url = storage_url(tune, Layout(root).tune_dir)
-    Layout(root).tune_dir.mkdir(parents=True, exist_ok=True)
+    tune_dir = Layout(root).tune_dir
+    tune_dir.mkdir(parents=True, exist_ok=True)
+    url = storage_url(tune, tune_dir)
     if restore(args.journal, url, tune.study):
         print(f"study {tune.study}: restored from {args.journal}", flush=True)
     spent, done = progress(url, tune.study)
@@ -139,7 +141,7 @@ def study(args: argparse.Namespace, work: Path) -> tuple[Path, float]:
         if tune.study in optuna.get_all_study_names(url):
             saved = save(url, tune.study, args.journal)
             print(f"study {tune.study}: {saved} trials saved to {args.journal}", flush=True)
-    return root / "artifacts" / "tune" / "best.yaml", progress(url, tune.study)[0] / 3600
+    return tune_dir / BEST_YAML, progress(url, tune.study)[0] / 3600
 
 
 def progress(url: str, name: str) -> tuple[float, int]:

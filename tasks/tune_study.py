@@ -135,7 +135,7 @@ def open_study(tune: TuneConfig, tune_dir: Path, fingerprint: dict[str, Any]) ->
 
 
 def enqueue_params(study: optuna.Study, tune: TuneConfig, params: dict[str, Any]) -> int | None:
-    """Queue a first trial that trains ``params`` as they are, once per study; the number of that trial, if any.
+    """Queue a first trial that trains ``params`` as they are, once per study; that trial's number (its latest try).
 
     Why: a study that never tries today's recipe cannot say whether its best beats it, and TPE learns from a good
     point early. Skipped for the grid sampler (the grid decides every trial) and where the space cannot express the
@@ -143,9 +143,9 @@ def enqueue_params(study: optuna.Study, tune: TuneConfig, params: dict[str, Any]
     """
     if not tune.enqueue_params or tune.sampler.kind == "grid":
         return None
-    queued = [trial for trial in study.get_trials(deepcopy=False) if trial.user_attrs.get(PARAMS_TRIAL_ATTR)]
-    if queued:
-        return queued[0].number
+    queued = params_trial(study)
+    if queued is not None:
+        return queued.number
     values, misses = params_values(tune.space, params)
     if misses:
         logger.warning("tune.enqueue_params: the space cannot train the params as they are (%s)", "; ".join(misses))
