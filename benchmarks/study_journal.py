@@ -19,6 +19,8 @@ from optuna.storages import JournalStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from tasks.tune_result import seconds_taken
+
 KEPT = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.WAITING)
 
 
@@ -70,5 +72,4 @@ def restore(journal: Path, storage_url: str, study_name: str) -> bool:
 
 def spent_seconds(study: optuna.Study) -> float:
     """Seconds the study's trials have taken, finished or failed (a retry's earlier tries count too)."""
-    ended = [trial for trial in study.get_trials(deepcopy=False) if trial.datetime_complete and trial.datetime_start]
-    return sum((trial.datetime_complete - trial.datetime_start).total_seconds() for trial in ended)
+    return sum(seconds_taken(trial) or 0.0 for trial in study.get_trials(deepcopy=False))

@@ -34,11 +34,11 @@ from typing import Any
 
 import optuna
 from speed import machine
-from study_journal import restore, save, spent_seconds
+from study_journal import journal_storage, restore, save, spent_seconds
 
 from tasks.config import load_params
 from tasks.layout import Layout
-from tasks.tune_result import BEST_YAML
+from tasks.tune_result import BEST_YAML, params_trial_row, trial_rows
 from tasks.tune_study import finished, storage_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +66,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-hand-found", action="store_true", help="measure only the recipe the study picked")
     parser.add_argument(
         "--profile", default=None, help="a profile over params.yaml for every step (quick: a smoke run)"
+    )
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="print the study's trials so far (from the work folder, else the journal) and exit; trains nothing",
     )
     return parser.parse_args(argv)
 
@@ -152,6 +157,63 @@ def progress(url: str, name: str) -> tuple[float, int]:
     return spent_seconds(study), finished(study)
 
 
+def show_progress(args: argparse.Namespace) -> str:
+    """The trials so far as a table, read from the work folder's study if it has one, else from the journal."""
+    tune = load_params(ROOT / "params.yaml", profile=profile_path(args.profile)).tune
+    url = storage_url(tune, Layout(args.work_dir.resolve() / "study").tune_dir)
+    exists = not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).is_file()  # don't create one
+    if exists and tune.study in optuna.get_all_study_names(url):
+        where, storage = url, url
+    elif args.journal.is_file():
+        where, storage = str(args.journal), journal_storage(args.journal)
+    else:
+        return f"no study {tune.study!r} yet: neither {url} nor {args.journal} holds one"
+    study = optuna.load_study(study_name=tune.study, storage=storage)
+    header = f"study {tune.study} ({where}): {finished(study)} trials finished in {spent_seconds(study) / 3600:.2f} h"
+    return header + "\n\n" + trials_markdown(trial_rows(study), params_trial_row(study))
+
+
+SHOWN_METRIC = "_ndcg@10"  # per dev set in the trials table; best.json has every metric
+
+
+def trials_markdown(rows: list[dict[str, Any]], params_trial: dict[str, Any] | None) -> str:
+    """Every trial: its state, dev objective, per-set dev NDCG@10, minutes, and the values it tried."""
+    sets = sorted({name for row in rows for name in (row.get("metrics") or {}) if name.endswith(SHOWN_METRIC)})
+    lines = [
+        "| trial | state | dev objective | "
+        + " | ".join(name.removesuffix(SHOWN_METRIC) for name in sets)
+        + " | minutes | values |",
+        "|---:|---|---:|" + "---:|" * len(sets) + "---:|---|",
+    ]
+    for row in rows:
+        metrics = row.get("metrics") or {}
+        is_params = params_trial is not None and params_trial["number"] == row["number"]
+        minutes = "-" if row.get("seconds") is None else f"{row['seconds'] / 60:.0f}"
+        cells = [
+            f"{row['number']}{' (params.yaml)' if is_params else ''}",
+            row["state"],
+            number(row["objective"]),
+            *(number(metrics.get(name)) for name in sets),
+            minutes,
+            short_values(row["values"]),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def short_values(values: dict[str, Any]) -> str:
+    """``key=value`` with the params' common prefixes dropped and floats at 3 significant digits."""
+    shown = []
+    for key, value in values.items():
+        name = key.removeprefix("prepare.datasets.").removeprefix("train.")
+        shown.append(f"{name}={value:.3g}" if isinstance(value, float) else f"{name}={value}")
+    return ", ".join(shown)
+
+
 def interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -167,6 +229,9 @@ def quality(args: argparse.Namespace, work: Path, name: str, extra: list[str]) -
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.progress:
+        print(show_progress(args))
+        return 0
     signal.signal(signal.SIGTERM, interrupt)  # `kill PID` stops the benchmark as Ctrl-C does: saved, resumable
     try:
         return measure(args, argv)
@@ -221,6 +286,10 @@ def markdown(report: dict[str, Any]) -> str:
         "```yaml",
         report["best_yaml"].strip(),
         "```",
+        "",
+        "Every trial (dev NDCG@10 per set, cross-encoder alone; minutes of wall time on this machine):",
+        "",
+        trials_markdown(study["trials"], study.get("params_trial")),
         "",
         "| dev metric (cross-encoder alone) | best trial | BM25 | bi-encoder |",
         "|---|---:|---:|---:|",

@@ -25,6 +25,7 @@ BEST_JSON = "best.json"
 
 
 def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """One row per trial: what it tried, its dev numbers, and the seconds it took (a study's cost is in them)."""
     again = retried(study)
     return [
         {
@@ -36,9 +37,18 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
             "retry_of": trial.system_attrs.get("failed_trial"),
             "resumed_from": trial.user_attrs.get("resumed_from"),
             "package_share": trial.user_attrs.get("package_share"),
+            "metrics": trial.user_attrs.get("metrics"),
+            "seconds": seconds_taken(trial),
         }
         for trial in study.get_trials(deepcopy=False)
     ]
+
+
+def seconds_taken(trial: optuna.trial.FrozenTrial) -> float | None:
+    """Wall seconds from the trial's start to its end (None while it runs or waits)."""
+    if trial.datetime_start is None or trial.datetime_complete is None:
+        return None
+    return round((trial.datetime_complete - trial.datetime_start).total_seconds(), 1)
 
 
 def params_trial_row(study: optuna.Study) -> dict[str, Any] | None:

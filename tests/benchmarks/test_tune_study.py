@@ -1,0 +1,82 @@
+"""The study benchmark's progress report: each trial's state, dev numbers, minutes and values, without training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+from study_journal import save
+from tune_study import main, trials_markdown
+
+from tasks.config import load_params
+from tasks.tune_config import TuneConfig
+from tasks.tune_study import open_study
+
+ROOT = Path(__file__).resolve().parents[2]
+SPACE = {"train.learning_rate": {"type": "float", "low": 1e-5, "high": 1e-4, "log": True}}
+
+
+def saved_study(folder: Path, journal: Path) -> None:
+    """params.yaml's study name with one complete trial, one pruned and one left running, saved to ``journal``."""
+    name = load_params(ROOT / "params.yaml").tune.study
+    study = open_study(TuneConfig(study=name, trials=4, space=SPACE), folder, {"space": "v1"})
+    for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
+        trial = study.ask()
+        trial.suggest_float("train.learning_rate", 1e-5, 1e-4, log=True)
+        if state == TrialState.COMPLETE:
+            trial.set_user_attr("metrics", {"wikiqa_ndcg@10": 0.7125, "wikiqa_map": 0.61})
+            study.tell(trial, 0.7125)
+        elif state == TrialState.PRUNED:
+            study.tell(trial, state=TrialState.PRUNED)
+    save(f"sqlite:///{folder / f'{name}.db'}", name, journal)
+
+
+def test_progress_reads_the_journal_when_the_work_folder_has_no_study(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    journal = tmp_path / "journal.jsonl"
+    saved_study(tmp_path / "elsewhere", journal)
+    work = tmp_path / "work"
+
+    assert main(["--progress", "--journal", str(journal), "--work-dir", str(work)]) == 0
+
+    out = capsys.readouterr().out
+    assert f"({journal}): 2 trials finished" in out  # complete and pruned count
+    rows = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("| trial")]
+    assert [row.split(" | ")[1] for row in rows] == ["complete", "pruned", "retried", "waiting"]
+    assert [row.split(" | ")[4] for row in rows] == ["0", "0", "0", "-"]  # minutes; the queued retry has none yet
+    assert rows[0].split(" | ")[2:4] == ["0.7125", "0.7125"]  # the objective, then wikiqa's NDCG@10 (not its MAP)
+    assert "| wikiqa |" in out and "wikiqa_map" not in out and "learning_rate=" in out
+    assert not work.exists()  # reading trains nothing and creates no storage
+
+
+def test_progress_without_any_study_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--progress", "--journal", str(tmp_path / "none.jsonl"), "--work-dir", str(tmp_path / "w")]) == 0
+    assert "neither" in capsys.readouterr().out and not (tmp_path / "w").exists()
+
+
+def test_the_trials_table_marks_the_params_trial_and_shows_minutes() -> None:
+    rows = [
+        {
+            "number": 0,
+            "state": "complete",
+            "objective": 0.8,
+            "metrics": {"a_ndcg@10": 0.8},
+            "seconds": 1500.0,
+            "values": {"train.learning_rate": 5e-05, "loss": "lambda"},
+        },
+        {
+            "number": 1,
+            "state": "running",
+            "objective": None,
+            "metrics": None,
+            "seconds": None,
+            "values": {"train.learning_rate": 7.7e-05, "loss": "ranknet"},
+        },
+    ]
+    table = trials_markdown(rows, {"number": 0, "state": "complete", "objective": 0.8})
+    lines = table.splitlines()
+    assert lines[0] == "| trial | state | dev objective | a | minutes | values |"
+    assert lines[2] == "| 0 (params.yaml) | complete | 0.8000 | 0.8000 | 25 | learning_rate=5e-05, loss=lambda |"
+    assert lines[3] == "| 1 | running | - | - | - | learning_rate=7.7e-05, loss=ranknet |"
