@@ -6,7 +6,8 @@ beside the hand-found recipe's (issue 29's measurement).
    no trial starts after them (the running one finishes). The study resumes if the command is run again, on this
    machine from its work folder, on another from ``--journal`` (benchmarks/study_journal.py), which every run saves
    the study to when it ends or is stopped (Ctrl-C, ``kill PID``): a study longer than a machine's stay goes on
-   where it stopped, losing only the trial that was running.
+   where it stopped, losing only the trial that was running. ``--run-minutes`` fits a run into the time a machine is
+   held: no trial starts that is not expected to end in it (by the longest trial so far), so a stop loses nothing.
 2. ``benchmarks/quality.py --set-from <the study's best.yaml>`` (3 seeds: train, package, evaluate).
 3. ``benchmarks/quality.py`` on params.yaml as it is, the hand-found recipe, through the same pipeline (its dev
    splits held out, its package chosen on dev), unless ``--skip-hand-found``.
@@ -38,7 +39,7 @@ from study_journal import journal_storage, restore, save, spent_seconds
 
 from tasks.config import load_params
 from tasks.layout import Layout
-from tasks.tune_result import BEST_YAML, params_trial_row, trial_rows
+from tasks.tune_result import BEST_YAML, params_trial_row, seconds_taken, trial_rows
 from tasks.tune_study import finished, storage_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +67,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-hand-found", action="store_true", help="measure only the recipe the study picked")
     parser.add_argument(
         "--profile", default=None, help="a profile over params.yaml for every step (quick: a smoke run)"
+    )
+    parser.add_argument(
+        "--run-minutes",
+        type=float,
+        default=None,
+        help="this run's share of a study spread over machines: no trial starts unless it is expected to end within "
+        "this many minutes (the longest trial so far); the study is then saved and the command exits, to go on later",
     )
     parser.add_argument(
         "--progress",
@@ -120,9 +128,10 @@ def rerank_cli(root: Path, profile: str | None) -> list[str]:
     return command + (["--profile", profile_path(profile)] if profile else [])
 
 
-def study(args: argparse.Namespace, work: Path) -> tuple[Path, float]:
-    """Run (or resume) the study in ``work/study``, restored from and saved to ``--journal``; its best.yaml and
-    the hours its trials have taken in all (the budget counts those, across machines)."""
+def study(args: argparse.Namespace, work: Path) -> tuple[Path, float, bool]:
+    """Run (or resume) the study in ``work/study``, restored from and saved to ``--journal``: its best.yaml, the
+    hours its trials have taken in all (the budget counts those, across machines), and whether it is over (budget
+    spent or trials run) rather than paused at ``--run-minutes``."""
     root = project_copy(work / "study")
     cli = rerank_cli(root, args.profile)
     log = work / "study.log"
@@ -134,19 +143,40 @@ def study(args: argparse.Namespace, work: Path) -> tuple[Path, float]:
     if restore(args.journal, url, tune.study):
         print(f"study {tune.study}: restored from {args.journal}", flush=True)
     spent, done = progress(url, tune.study)
-    remaining = args.budget_hours * 3600 - spent
     print(f"study {tune.study}: {done} trials finished in {spent / 3600:.2f} h (log: {log})", flush=True)
-    settings = ["--set", f"tune.trials={args.trials or tune.trials}"]
-    # No trial starts once the budget is spent; the study then only writes its best.yaml.
-    spent_all = ["--set", f"tune.trials={max(done, 1)}"]
-    settings += ["--set", f"tune.timeout={remaining:.0f}"] if remaining >= 1 else spent_all
+    planned = args.trials or tune.trials
+    budget_left = args.budget_hours * 3600 - spent
+    longest = longest_trial_seconds(optuna.load_study(study_name=tune.study, storage=url)) if done else 0.0
+    window = trial_window(budget_left, args.run_minutes, longest)
+    ends_study = window >= budget_left or done >= planned  # this run goes until the budget or the trials are spent
+    if window < 1 and not ends_study:
+        print(f"study {tune.study}: no trial is expected to end within --run-minutes; nothing started", flush=True)
+        return tune_dir / BEST_YAML, spent / 3600, False
+    settings = ["--set", f"tune.trials={planned}"]
+    # No trial starts once the time is spent; the study then only writes its best.yaml.
+    settings += ["--set", f"tune.timeout={window:.0f}"] if window >= 1 else ["--set", f"tune.trials={max(done, 1)}"]
     try:
         run([*cli, *settings, "tune", "--in-process"], log)
     finally:
         if tune.study in optuna.get_all_study_names(url):
             saved = save(url, tune.study, args.journal)
             print(f"study {tune.study}: {saved} trials saved to {args.journal}", flush=True)
-    return tune_dir / BEST_YAML, progress(url, tune.study)[0] / 3600
+    spent, done = progress(url, tune.study)
+    return tune_dir / BEST_YAML, spent / 3600, ends_study or done >= planned or spent >= args.budget_hours * 3600
+
+
+def trial_window(budget_left: float, run_minutes: float | None, longest_trial: float) -> float:
+    """Seconds after which no trial starts (``tune.timeout``): the study budget left, and with ``--run-minutes`` this
+    run's minutes less the longest trial so far, so that the last trial it starts is expected to end in time."""
+    if run_minutes is None:
+        return budget_left
+    return min(budget_left, run_minutes * 60 - longest_trial)
+
+
+def longest_trial_seconds(study: optuna.Study) -> float:
+    """The longest complete trial's seconds (0 before any): what the next trial is allowed to take."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return max((seconds_taken(trial) or 0.0 for trial in complete), default=0.0)
 
 
 def progress(url: str, name: str) -> tuple[float, int]:
@@ -244,7 +274,10 @@ def main(argv: list[str] | None = None) -> int:
 def measure(args: argparse.Namespace, argv: list[str] | None) -> int:
     work = args.work_dir.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    best_yaml, hours = study(args, work)
+    best_yaml, hours, over = study(args, work)
+    if not over:
+        print(f"paused: {hours:.2f} of {args.budget_hours} hours of trials spent; run the same command to go on")
+        return 0
     summary = json.loads(best_yaml.with_name("best.json").read_text())
     kept = args.output.with_name(f"{args.output.name}-best.yaml")
     kept.parent.mkdir(parents=True, exist_ok=True)

@@ -1,13 +1,15 @@
-"""The study benchmark's progress report: each trial's state, dev numbers, minutes and values, without training."""
+"""The study benchmark: its progress table (read without training) and the window a run leaves its trials."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+import optuna
 import pytest
-from optuna.trial import TrialState
+from optuna.trial import TrialState, create_trial
 from study_journal import save
-from tune_study import main, trials_markdown
+from tune_study import longest_trial_seconds, main, trial_window, trials_markdown
 
 from tasks.config import load_params
 from tasks.tune_config import TuneConfig
@@ -80,3 +82,21 @@ def test_the_trials_table_marks_the_params_trial_and_shows_minutes() -> None:
     assert lines[0] == "| trial | state | dev objective | a | minutes | values |"
     assert lines[2] == "| 0 (params.yaml) | complete | 0.8000 | 0.8000 | 25 | learning_rate=5e-05, loss=lambda |"
     assert lines[3] == "| 1 | running | - | - | - | learning_rate=7.7e-05, loss=ranknet |"
+
+
+def test_a_run_window_leaves_room_for_the_longest_trial() -> None:
+    assert trial_window(budget_left=20_000, run_minutes=None, longest_trial=3_000) == 20_000  # the budget alone
+    assert trial_window(budget_left=20_000, run_minutes=120, longest_trial=3_000) == 4_200  # 2 h less the longest
+    assert trial_window(budget_left=1_000, run_minutes=120, longest_trial=3_000) == 1_000  # the budget ends first
+    assert trial_window(budget_left=20_000, run_minutes=40, longest_trial=3_000) < 1  # no trial fits: none starts
+
+
+def test_the_longest_trial_counts_complete_trials_only() -> None:
+    study = optuna.create_study(direction="maximize")
+    for state, minutes in ((TrialState.COMPLETE, 30), (TrialState.COMPLETE, 50), (TrialState.PRUNED, 70)):
+        trial = create_trial(state=state, value=0.5 if state == TrialState.COMPLETE else None)
+        trial.datetime_start = dt.datetime(2026, 1, 1, 12, 0)
+        trial.datetime_complete = trial.datetime_start + dt.timedelta(minutes=minutes)
+        study.add_trial(trial)
+    assert longest_trial_seconds(study) == 50 * 60  # a pruned trial stopped early; its time says nothing of a full one
+    assert longest_trial_seconds(optuna.create_study()) == 0.0
