@@ -1,4 +1,4 @@
-"""The study benchmark: its progress table (read without training) and the window a run leaves its trials."""
+"""benchmarks/tune_study.py: its progress table (read without training) and the window a run leaves its trials."""
 
 from __future__ import annotations
 
