@@ -48,7 +48,7 @@ def seconds_taken(trial: optuna.trial.FrozenTrial) -> float | None:
     """Wall seconds from the trial's start to its end (None while it runs or waits)."""
     if trial.datetime_start is None or trial.datetime_complete is None:
         return None
-    return round((trial.datetime_complete - trial.datetime_start).total_seconds(), 1)
+    return (trial.datetime_complete - trial.datetime_start).total_seconds()
 
 
 def params_trial_row(study: optuna.Study) -> dict[str, Any] | None:
