@@ -31,6 +31,7 @@ from tasks.tune_tracking import child_run, end_child, log_trial_on_parent
 
 logger = logging.getLogger(__name__)
 CHECKPOINTS_OF_TRIAL = "checkpoints_of_trial"  # user attr: the trial whose checkpoint folder this one uses
+UNJUDGED = 1.0  # a guard's constraint when it has no value: it does not hold (more than any measured miss of a bar)
 
 
 @dataclass
@@ -60,6 +61,7 @@ def run_trial(trial: optuna.Trial, ctx: TrialContext) -> float:
         model = train_trial(trial, cfg, ctx, prepared, run_id)
         judgement, extra = judge_trial(cfg, ctx, model)
     except optuna.TrialPruned as pruned:
+        record_unjudged(trial, len(judged_guards(ctx.cfg)))
         end_child(run_id, "pruned", tags={"tune.pruned_because": str(pruned)})
         raise
     except BaseException:
@@ -125,6 +127,25 @@ def judge_trial(cfg: Any, ctx: TrialContext, model: Any) -> tuple[Judgement, dic
     return judge(cfg.dev.objective, cfg.dev.objective.guards, metrics, ctx.bench.baselines), {}
 
 
+def judged_guards(cfg: Any) -> list[Any]:
+    """The guards a trial is judged by: the objective's, and the package's too when a package is what is scored."""
+    if cfg.tune.scorer == "package":
+        return [*cfg.dev.objective.guards, *cfg.package.guards]
+    return list(cfg.dev.objective.guards)
+
+
+def record_unjudged(trial: optuna.Trial, guards: int) -> None:
+    """A pruned trial's guards were never judged: each is recorded as not holding.
+
+    Why: optuna's TPE ranks a trial without constraints as feasible, ahead of every trial that misses a guard. When
+    every complete trial misses one by a little (a trained cross-encoder alone below the zero-shot bi-encoder on an
+    open-domain set is common), TPE would learn only from trials the pruner stopped and keep sampling next to them.
+    With ``UNJUDGED`` per guard a pruned trial ranks after every complete one, feasible or not.
+    """
+    for index in range(guards):
+        trial.set_constraint(f"guard_{index}", UNJUDGED)
+
+
 def record(trial: optuna.Trial, judgement: Judgement, extra: dict[str, Any]) -> None:
     """What best.yaml, the sampler's constraints and the reports read back from the study."""
     trial.set_user_attr("metrics", judgement.metrics)
@@ -132,7 +153,7 @@ def record(trial: optuna.Trial, judgement: Judgement, extra: dict[str, Any]) -> 
     trial.set_user_attr("feasible", judgement.feasible)
     for index, guard in enumerate(judgement.guards):  # <= 0 holds; a guard without a value or bar does not
         unknown = guard["value"] is None or guard["bar"] is None
-        trial.set_constraint(f"guard_{index}", 1.0 if unknown else guard["bar"] - guard["value"])
+        trial.set_constraint(f"guard_{index}", UNJUDGED if unknown else guard["bar"] - guard["value"])
     for key, value in extra.items():
         trial.set_user_attr(key, value)
 

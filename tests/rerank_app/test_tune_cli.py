@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from rerank_app.cli import main
+from tasks.tune_trial import UNJUDGED
 from tests.own_data_support import acme_profile, write_collection
 
 pytestmark = pytest.mark.slow
@@ -116,11 +117,13 @@ def test_trials_training_past_the_time_budget_end_as_pruned_and_the_study_says_n
     earlier.parent.mkdir(parents=True)
     earlier.write_text("train:\n  learning_rate: 0.001\n")
     budget = ["--set", "tune.trials=2", "--set", "tune.trial_max_train_seconds=0.001", "--set", "tune.study=hurry"]
+    budget += ["--set", "dev.objective.guards=[{metric: acme_lists_dev_ndcg@10, above: bm25}]"]
     assert main(["--root", str(project), "--profile", "acme", *budget, "tune", "--in-process"]) == 0
     storage = f"sqlite:///{project / 'artifacts' / 'tune' / 'hurry.db'}"
     trials = optuna.load_study(study_name="hurry", storage=storage).get_trials()
     assert len(trials) == 2 and all(t.state == optuna.trial.TrialState.PRUNED for t in trials)
     assert all(t.user_attrs["over_time_budget_at_step"] == 1 for t in trials)  # stopped after their first step
+    assert all(t.constraints == {"guard_0": UNJUDGED} for t in trials)  # never judged: ranked after judged trials
     summary = json.loads((project / "artifacts" / "tune" / "best.json").read_text())
     assert summary["study"] == "hurry" and summary["best"] is None
     assert not earlier.exists()  # nothing at the top passes for this study's best
