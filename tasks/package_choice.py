@@ -114,6 +114,11 @@ def pick(judgements: dict[float, Judgement]) -> tuple[float, str]:
     return best, f"{what}: no share holds every guard; the best dev objective ({pool[best].objective:.4f})"
 
 
+def package_guards(cfg: Any) -> list[Any]:
+    """The guards a share is judged by: the dev objective's, then the package's own."""
+    return [*cfg.dev.objective.guards, *cfg.package.guards]
+
+
 def choose_share(
     cfg: Any, trained: Path, prepared: Path, root: Path, logits: Any | None = None, bench: DevBench | None = None
 ) -> ShareChoice:
@@ -126,7 +131,7 @@ def choose_share(
     first_stage, normalization = cfg.package.first_stage, cfg.package.scale()
     first = first_stage_scorer(cfg, bench.bi_encoder, root)
     scales = dev_scales(bench, logits, first) if normalization == DEV_STANDARD else None
-    guards = [*cfg.dev.objective.guards, *cfg.package.guards]
+    guards = package_guards(cfg)
     judgements = {}
     for share in cfg.package.shares:
         spec = None if share == 0 else PackageSpec(share, first_stage, normalization=normalization, scales=scales)

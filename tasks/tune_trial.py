@@ -22,7 +22,7 @@ from tasks.checkpoints import CheckpointStore
 from tasks.dev_eval import DevBench, Judgement, judge, score
 from tasks.evaluation_suite import SuiteEvaluator
 from tasks.layout import Layout
-from tasks.package_choice import choose_share
+from tasks.package_choice import choose_share, package_guards
 from tasks.train import build_trainer, plan_training
 from tasks.tune_data import trial_prepared
 from tasks.tune_pruning import DevObjectiveEvaluator, PruningCallback, TrainingTimeBudget
@@ -130,7 +130,7 @@ def judge_trial(cfg: Any, ctx: TrialContext, model: Any) -> tuple[Judgement, dic
 def judged_guards(cfg: Any) -> list[Any]:
     """The guards a trial is judged by: the objective's, and the package's too when a package is what is scored."""
     if cfg.tune.scorer == "package":
-        return [*cfg.dev.objective.guards, *cfg.package.guards]
+        return package_guards(cfg)
     return list(cfg.dev.objective.guards)
 
 
