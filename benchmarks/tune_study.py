@@ -10,7 +10,8 @@ beside the hand-found recipe's (issue 29's measurement).
    held: no trial starts that is not expected to end in it (by the longest trial so far), so a stop loses nothing.
 2. ``benchmarks/quality.py --set-from <the study's best.yaml>`` (3 seeds: train, package, evaluate).
 3. ``benchmarks/quality.py`` on params.yaml as it is, the hand-found recipe, through the same pipeline (its dev
-   splits held out, its package chosen on dev), unless ``--skip-hand-found``.
+   splits held out, its package chosen on dev), unless ``--skip-hand-found``. When the study's best trial is
+   params.yaml as it is (``tune.enqueue_params``), the two recipes are one: it is measured once, in step 3 only.
 
 Nothing is chosen on a test split: the study judges on the dev suite, the package stage chooses on it too; the test
 sets are only evaluated. Writes ``<output>.json`` (the study's trials, the best trial, both recipes' tables) and
@@ -289,14 +290,32 @@ def measure(args: argparse.Namespace, argv: list[str] | None) -> int:
         "study_hours": round(hours, 2),
         "study": summary,
         "best_yaml": best_yaml.read_text(),
-        "tuned": quality(args, work, "tuned", ["--set-from", str(kept)]),
+        "picked_params": picked_params(summary),
     }
-    if not args.skip_hand_found:
-        report["hand_found"] = quality(args, work, "hand-found", [])
+    for key, extra in recipes_to_measure(summary, kept, args.skip_hand_found).items():
+        report[key] = quality(args, work, key.replace("_", "-"), extra)
     args.output.with_suffix(".json").write_text(json.dumps(report, indent=2))
     args.output.with_suffix(".md").write_text(markdown(report))
     print(markdown(report))
     return 0
+
+
+def picked_params(summary: dict[str, Any]) -> bool:
+    """Whether the study's best trial is params.yaml as it is: then the picked and the hand-found recipe are one,
+    and three more seeds of it (about three hours on 2 cores) would measure nothing new."""
+    best, params = summary.get("best") or {}, summary.get("params_trial") or {}
+    return best.get("number") is not None and best.get("number") == params.get("number")
+
+
+def recipes_to_measure(summary: dict[str, Any], best_yaml: Path, skip_hand_found: bool) -> dict[str, list[str]]:
+    """The report's key of each recipe to measure and its ``quality.py`` arguments: the picked recipe, then the
+    hand-found one; only the hand-found one when the study picked params.yaml as it is (one recipe, measured once)."""
+    if picked_params(summary):
+        return {"hand_found": []}
+    recipes = {"tuned": ["--set-from", str(best_yaml)]}
+    if not skip_hand_found:
+        recipes["hand_found"] = []
+    return recipes
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -331,7 +350,10 @@ def markdown(report: dict[str, Any]) -> str:
         cells = [study["baselines"].get(which, {}).get(metric) for which in ("bm25", "bi_encoder")]
         shown = " | ".join("-" if cell is None else f"{cell:.4f}" for cell in cells)
         lines.append(f"| {metric} | {value:.4f} | {shown} |")
-    for key, title in (("tuned", "The recipe the study picked"), ("hand_found", "The hand-found recipe (params.yaml)")):
+    titles = {"tuned": "The recipe the study picked", "hand_found": "The hand-found recipe (params.yaml)"}
+    if report.get("picked_params"):
+        titles["hand_found"] = "The recipe the study picked: params.yaml as it is, the hand-found recipe"
+    for key, title in titles.items():
         if key in report:
             lines += ["", f"### {title}", "", quality_markdown(report[key])]
     lines += ["", f"Command: `{report['command']}`"]

@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 from study_journal import save
-from tune_study import longest_trial_seconds, main, trial_window, trials_markdown
+from tune_study import longest_trial_seconds, main, markdown, recipes_to_measure, trial_window, trials_markdown
 
 from tasks.config import load_params
 from tasks.tune_config import TuneConfig
@@ -100,3 +100,56 @@ def test_the_longest_trial_counts_complete_trials_only() -> None:
         study.add_trial(trial)
     assert longest_trial_seconds(study) == 50 * 60  # a pruned trial stopped early; its time says nothing of a full one
     assert longest_trial_seconds(optuna.create_study()) == 0.0
+
+
+def test_the_picked_recipe_is_measured_beside_the_hand_found_one(tmp_path: Path) -> None:
+    best = tmp_path / "best.yaml"
+    summary = {"best": {"number": 17}, "params_trial": {"number": 5, "state": "complete", "objective": 0.81}}
+    assert recipes_to_measure(summary, best, skip_hand_found=False) == {
+        "tuned": ["--set-from", str(best)],
+        "hand_found": [],
+    }
+    assert recipes_to_measure(summary, best, skip_hand_found=True) == {"tuned": ["--set-from", str(best)]}
+    no_params_trial = {"best": {"number": 3}, "params_trial": None}  # tune.enqueue_params off
+    assert list(recipes_to_measure(no_params_trial, best, skip_hand_found=False)) == ["tuned", "hand_found"]
+
+
+def test_when_params_yaml_wins_its_recipe_is_measured_once(tmp_path: Path) -> None:
+    summary = {"best": {"number": 5}, "params_trial": {"number": 5, "state": "complete", "objective": 0.81}}
+    for skip in (False, True):  # the picked recipe is measured even when the hand-found one is skipped
+        assert recipes_to_measure(summary, tmp_path / "best.yaml", skip_hand_found=skip) == {"hand_found": []}
+    nothing_finished = {"best": None, "params_trial": None}
+    assert list(recipes_to_measure(nothing_finished, tmp_path / "best.yaml", False)) == ["tuned", "hand_found"]
+
+
+def test_the_report_names_one_recipe_when_params_yaml_won() -> None:
+    study = {
+        "study": "recipe",
+        "trials_finished": 1,
+        "trials": [],
+        "baselines": {},
+        "best": {"number": 5, "objective": 0.81, "feasible": True, "metrics": {}},
+        "params_trial": {"number": 5, "state": "complete", "objective": 0.81},
+    }
+    quality_result = {
+        "recipe": "Default recipe",
+        "date": "2026-12-07",
+        "runs": [],
+        "table": {},
+        "targets": [],
+        "machine": {"logical_cpus": 2},
+        "command": "python benchmarks/quality.py",
+    }
+    report = {
+        "date": "2026-12-07",
+        "machine": {"logical_cpus": 2, "cpu": "cpu"},
+        "study_hours": 8.0,
+        "study": study,
+        "best_yaml": "# nothing\n",
+        "command": "python benchmarks/tune_study.py",
+        "picked_params": True,
+        "hand_found": quality_result,
+    }
+    text = markdown(report)
+    assert "### The recipe the study picked: params.yaml as it is, the hand-found recipe" in text
+    assert text.count("### ") == 1
