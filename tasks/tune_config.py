@@ -114,11 +114,16 @@ class SamplerConfig(StageConfig):
 
 
 class PrunerConfig(StageConfig):
-    """Stops a trial whose in-training dev objective trails the others' at the same step (``none``: never)."""
+    """Stops a trial whose in-training dev objective trails the others' at the same step (``none``: never).
 
-    kind: Literal["median", "hyperband", "none"] = "median"
-    startup_trials: int = Field(default=3, ge=0)  # median: trials that run to the end before any is pruned
-    warmup_steps: int = Field(default=0, ge=0)  # median: training steps before a trial can be pruned
+    ``percentile`` lets a trial go on while it is within the best ``keep_percent`` of the complete trials at the step
+    (``median`` keeps 50): on a noisy in-training objective (a sample of each dev set) keeping more stops only clearly
+    worse trials."""
+
+    kind: Literal["median", "percentile", "hyperband", "none"] = "median"
+    startup_trials: int = Field(default=3, ge=0)  # median, percentile: trials that run to the end before any is pruned
+    warmup_steps: int = Field(default=0, ge=0)  # median, percentile: training steps before a trial can be pruned
+    keep_percent: float = Field(default=75.0, gt=0, le=100)  # percentile: the best share of trials at a step goes on
 
 
 class TuneConfig(StageConfig):

@@ -96,8 +96,9 @@ def make_pruner(tune: TuneConfig) -> optuna.pruners.BasePruner:
         return optuna.pruners.NopPruner()
     if tune.pruner.kind == "hyperband":
         return optuna.pruners.HyperbandPruner()
-    return optuna.pruners.MedianPruner(
-        n_startup_trials=tune.pruner.startup_trials, n_warmup_steps=tune.pruner.warmup_steps
+    kept = 50.0 if tune.pruner.kind == "median" else tune.pruner.keep_percent  # optuna's percentile: the top kept
+    return optuna.pruners.PercentilePruner(
+        kept, n_startup_trials=tune.pruner.startup_trials, n_warmup_steps=tune.pruner.warmup_steps
     )
 
 

@@ -17,7 +17,7 @@ from rerank_lib.errors import ConfigError
 from tasks.config import load_params
 from tasks.tune_config import TuneConfig
 from tasks.tune_result import write_result
-from tasks.tune_study import best_trial, enqueue_params, finished, open_study
+from tasks.tune_study import best_trial, enqueue_params, finished, make_pruner, open_study
 
 ROOT = Path(__file__).resolve().parents[2]
 SPACE = {"train.learning_rate": {"type": "float", "low": 1e-5, "high": 1e-4, "log": True}}
@@ -159,3 +159,31 @@ def test_no_params_trial_for_a_grid_a_switched_off_option_or_params_outside_the_
         outside = open_study(tune(), tmp_path / "outside", {"a": 1})
         assert enqueue_params(outside, tune(), {"train": {"learning_rate": 3e-3}}) is None
     assert "train.learning_rate: 0.003 is not in the space" in caplog.text and outside.trials == []
+
+
+@pytest.mark.parametrize(
+    ("pruner", "pruned"),
+    [
+        ({"kind": "median"}, [0.60, 0.742]),  # below the median (0.743) of the complete trials at step 200
+        ({"kind": "percentile", "keep_percent": 75.0}, [0.60]),  # outside their best 75% (below 0.735) only
+        ({"kind": "percentile", "keep_percent": 25.0}, [0.60, 0.742]),  # outside their best 25% (below 0.751)
+        ({"kind": "none"}, []),
+    ],
+)
+def test_the_pruner_stops_trials_below_its_bar_at_the_same_step(pruner: dict, pruned: list[float]) -> None:
+    config = tune(eval_steps=100, pruner={**pruner, "startup_trials": 4, "warmup_steps": 200})
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(config))
+    for at_step_200 in (0.61, 0.735, 0.75, 0.77, 0.752, 0.736):  # complete trials: the bar is made of these
+        trial = study.ask()
+        trial.report(0.5, 100)
+        trial.report(at_step_200, 200)
+        study.tell(trial, at_step_200)
+    stopped = []
+    for value in (0.60, 0.742, 0.76):
+        trial = study.ask()
+        trial.report(0.1, 100)
+        assert not trial.should_prune()  # within the warm-up: no trial is judged yet
+        trial.report(value, 200)
+        if trial.should_prune():
+            stopped.append(value)
+    assert stopped == pruned
