@@ -254,8 +254,18 @@ def quality(args: argparse.Namespace, work: Path, name: str, extra: list[str]) -
     command = [sys.executable, "benchmarks/quality.py", "--seeds", *map(str, args.seeds), *extra]
     if args.profile:
         command += ["--profile", args.profile]
-    run([*command, "--work-dir", str(work / f"quality-{name}"), "--output", str(output)], work / f"quality-{name}.log")
+    run(
+        [*command, "--work-dir", str(work / f"quality-{name}"), "--output", from_root(output)],
+        work / f"quality-{name}.log",
+    )
     return json.loads(output.with_suffix(".json").read_text())
+
+
+def from_root(path: Path) -> str:
+    """A path as the quality runs (started in the project root) read it and their results files print it: relative
+    inside the project, so a results file names no machine's folders."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -312,7 +322,7 @@ def recipes_to_measure(summary: dict[str, Any], best_yaml: Path, skip_hand_found
     hand-found one; only the hand-found one when the study picked params.yaml as it is (one recipe, measured once)."""
     if picked_params(summary):
         return {"hand_found": []}
-    recipes = {"tuned": ["--set-from", str(best_yaml)]}
+    recipes = {"tuned": ["--set-from", from_root(best_yaml)]}
     if not skip_hand_found:
         recipes["hand_found"] = []
     return recipes

@@ -9,7 +9,15 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 from study_journal import save
-from tune_study import longest_trial_seconds, main, markdown, recipes_to_measure, trial_window, trials_markdown
+from tune_study import (
+    from_root,
+    longest_trial_seconds,
+    main,
+    markdown,
+    recipes_to_measure,
+    trial_window,
+    trials_markdown,
+)
 
 from tasks.config import load_params
 from tasks.tune_config import TuneConfig
@@ -106,10 +114,10 @@ def test_the_picked_recipe_is_measured_beside_the_hand_found_one(tmp_path: Path)
     best = tmp_path / "best.yaml"
     summary = {"best": {"number": 17}, "params_trial": {"number": 5, "state": "complete", "objective": 0.81}}
     assert recipes_to_measure(summary, best, skip_hand_found=False) == {
-        "tuned": ["--set-from", str(best)],
+        "tuned": ["--set-from", from_root(best)],
         "hand_found": [],
     }
-    assert recipes_to_measure(summary, best, skip_hand_found=True) == {"tuned": ["--set-from", str(best)]}
+    assert recipes_to_measure(summary, best, skip_hand_found=True) == {"tuned": ["--set-from", from_root(best)]}
     no_params_trial = {"best": {"number": 3}, "params_trial": None}  # tune.enqueue_params off
     assert list(recipes_to_measure(no_params_trial, best, skip_hand_found=False)) == ["tuned", "hand_found"]
 
@@ -153,3 +161,8 @@ def test_the_report_names_one_recipe_when_params_yaml_won() -> None:
     text = markdown(report)
     assert "### The recipe the study picked: params.yaml as it is, the hand-found recipe" in text
     assert text.count("### ") == 1
+
+
+def test_paths_inside_the_project_are_passed_relative_to_it(tmp_path: Path) -> None:
+    assert from_root(ROOT / "benchmarks" / "results" / "tune-study-tuned") == "benchmarks/results/tune-study-tuned"
+    assert from_root(tmp_path / "out") == str(tmp_path.resolve() / "out")  # outside: as it is
