@@ -10,6 +10,7 @@ of the same values queued, as the study's heartbeat would have done; its time co
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -56,8 +57,23 @@ def save(storage_url: str, study_name: str, journal: Path) -> int:
     kept = [trial for trial in study.get_trials(deepcopy=False) if trial.state in KEPT]
     for trial in kept:
         target._storage.create_new_trial(target._study_id, template_trial=trial)  # noqa: SLF001
-    os.replace(staging, journal)
+    if journal.is_file() and same_apart_from_writers(staging, journal):
+        staging.unlink()  # an unchanged study leaves its file (and the repository) untouched
+    else:
+        os.replace(staging, journal)
     return len(kept)
+
+
+def same_apart_from_writers(first: Path, second: Path) -> bool:
+    """Whether two journals hold the same operations; each save writes under a new optuna worker id."""
+
+    def operations(path: Path) -> list[dict]:
+        records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        for record in records:
+            record.pop("worker_id", None)
+        return records
+
+    return operations(first) == operations(second)
 
 
 def restore(journal: Path, storage_url: str, study_name: str) -> bool:

@@ -87,3 +87,21 @@ def test_restore_leaves_a_study_the_storage_already_holds(tmp_path: Path) -> Non
     assert not restore(journal, here, "recipe")
     assert len(optuna.load_study(study_name="recipe", storage=here).trials) == 1
     assert not restore(tmp_path / "missing.jsonl", f"sqlite:///{tmp_path / 'other.db'}", "recipe")
+
+
+def test_saving_an_unchanged_study_leaves_its_journal_untouched(tmp_path: Path) -> None:
+    study = a_study_stopped_mid_trial(tmp_path / "first-machine")
+    url = f"sqlite:///{tmp_path / 'first-machine' / 'recipe.db'}"
+    journal = tmp_path / "study.jsonl"
+    save(url, "recipe", journal)
+    first = journal.read_bytes()
+
+    assert save(url, "recipe", journal) == 4  # a new optuna writer id, the same trials
+    assert journal.read_bytes() == first
+    assert not journal.with_name("study.jsonl.partial").exists()
+
+    retry = draw(study)  # the killed trial's queued retry runs and completes
+    study.tell(retry, 0.8)
+    assert save(url, "recipe", journal) == 4
+    assert journal.read_bytes() != first
+    assert '"value":0.8' in journal.read_text()
