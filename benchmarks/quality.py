@@ -190,6 +190,7 @@ def run_seed(work: Path, shared: Path, seed: int, overrides: list[str], fingerpr
         "train_stage_seconds": round(train_seconds, 1),
         "evaluate_stage_seconds": round(evaluate_seconds, 1),
         "steps": summary.get("global_step"),
+        "resumed_from": summary.get("resumed_from"),  # its training_seconds then count from the resume
         "ours": metrics_file["metrics"],
         "bm25": metrics_file["baselines"]["bm25"],
         "bi_encoder": metrics_file["baselines"]["bi_encoder"],
@@ -296,14 +297,9 @@ def markdown(report: dict[str, Any]) -> str:
                 continue
             row = [f"{cells[s]['mean']:.4f} ± {cells[s]['std']:.4f}" if s in cells else "-" for s in systems]
             lines.append(f"| {label} | {metric.upper()} | " + " | ".join(row) + " |")
-    seconds = [run["training_seconds"] for run in runs if run.get("training_seconds")]
-    if seconds:
-        per_seed = ", ".join(f"{s / 60:.1f}" for s in seconds)
-        lines += [
-            "",
-            f"Training time per seed: {per_seed} minutes (the trainer's wall clock, including its checkpoint saves and "
-            "the evaluations of `train.evaluation`).",
-        ]
+    timing = training_time_line(runs)
+    if timing:
+        lines += ["", timing]
     lines += ["", "| target | ours | bar | met |", "|---|---:|---:|---|"]
     for check in report["targets"]:
         bar = check.get("best_baseline", check.get("target"))
@@ -317,6 +313,24 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | {check['ours']:.4f} | {bar:.4f} | {'yes' if check['met'] else 'no'} |")
     lines += ["", f"Command: `{report['command']}`"]
     return "\n".join(lines) + "\n"
+
+
+def training_time_line(runs: list[dict[str, Any]]) -> str | None:
+    """Minutes of training per seed; a seed resumed from a checkpoint says so, its time counting from the resume."""
+    parts = []
+    for run in runs:
+        if not run.get("training_seconds"):
+            continue
+        minutes = f"{run['training_seconds'] / 60:.1f}"
+        if run.get("resumed_from"):
+            minutes += f" (seed {run['seed']}, after resuming from {Path(run['resumed_from']).name})"
+        parts.append(minutes)
+    if not parts:
+        return None
+    return (
+        f"Training time per seed: {', '.join(parts)} minutes (the trainer's wall clock, including its checkpoint saves "
+        "and the evaluations of `train.evaluation`)."
+    )
 
 
 def chart(report: dict[str, Any], path: Path) -> None:
