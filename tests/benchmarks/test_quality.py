@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from quality import earlier_runs, training_time_line
+import yaml
+from quality import earlier_runs, main, parse_args, recipe_fingerprint, recipe_text, training_time_line
 
 
 def test_seeds_measured_with_this_recipe_are_reused_and_others_are_not(tmp_path: Path) -> None:
@@ -31,3 +32,30 @@ def test_a_seed_resumed_from_a_checkpoint_is_named_beside_its_training_minutes()
     assert line.startswith("Training time per seed: 30.1, 11.7 (seed 43, after resuming from checkpoint-300) minutes")
     assert "/tmp/work" not in line
     assert training_time_line([{"seed": 42}]) is None
+
+
+def test_a_rerun_with_every_seed_measured_rewrites_the_report_without_training(tmp_path: Path) -> None:
+    output = tmp_path / "results" / "quality"
+    output.parent.mkdir()
+    args = parse_args(["--seeds", "42", "--output", str(output)])
+    fingerprint = recipe_fingerprint(yaml.safe_load(recipe_text(args)), [])
+    run = {
+        "seed": 42,
+        "fingerprint": fingerprint,
+        "training_seconds": 600.0,
+        "resumed_from": "/w/checkpoint-300",
+        "bm25": {"wikiqa_test_ndcg@10": 0.69},
+        "bi_encoder": {"wikiqa_test_ndcg@10": 0.78},
+        "ours": {"wikiqa_test_ndcg@10": 0.81},
+        "shipped": {"kind": "cross_encoder"},
+    }
+    output.with_suffix(".json").write_text(json.dumps({"date": "2026-01-02", "runs": [run]}))
+
+    assert main(["--seeds", "42", "--output", str(output), "--work-dir", str(tmp_path / "work")]) == 0
+
+    report = json.loads(output.with_suffix(".json").read_text())
+    assert report["date"] == "2026-01-02" and report["runs"] == [run]
+    assert report["table"]["wikiqa_test"]["ndcg@10"]["ours"]["mean"] == 0.81
+    text = output.with_suffix(".md").read_text()
+    assert "measured 2026-01-02" in text and "after resuming from checkpoint-300" in text
+    assert not (tmp_path / "work" / "shared").exists()  # nothing prepared, nothing trained
