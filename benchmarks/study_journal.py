@@ -73,7 +73,10 @@ def same_apart_from_writers(first: Path, second: Path) -> bool:
             record.pop("worker_id", None)
         return records
 
-    return operations(first) == operations(second)
+    try:
+        return operations(first) == operations(second)
+    except json.JSONDecodeError:  # a damaged journal is replaced by the study as it is
+        return False
 
 
 def restore(journal: Path, storage_url: str, study_name: str) -> bool:

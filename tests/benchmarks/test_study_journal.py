@@ -105,3 +105,12 @@ def test_saving_an_unchanged_study_leaves_its_journal_untouched(tmp_path: Path) 
     assert save(url, "recipe", journal) == 4
     assert journal.read_bytes() != first
     assert '"value":0.8' in journal.read_text()
+
+
+def test_a_damaged_journal_is_replaced_by_the_study_as_it_is(tmp_path: Path) -> None:
+    a_study_stopped_mid_trial(tmp_path / "first-machine")
+    journal = tmp_path / "study.jsonl"
+    journal.write_text('{"op_code": 0, "study_na')
+
+    assert save(f"sqlite:///{tmp_path / 'first-machine' / 'recipe.db'}", "recipe", journal) == 4
+    assert restore(journal, f"sqlite:///{tmp_path / 'elsewhere.db'}", "recipe")
