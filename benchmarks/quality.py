@@ -385,11 +385,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         shared = shared or prepare_shared(work, recipe, args.overrides, fingerprint)
         runs.append(run_seed(work, shared, seed, args.overrides, fingerprint))
-        write_outputs(build_report(args, recipe, runs), args.output)  # after every seed: partial results survive
-    report = build_report(args, recipe, runs)
-    if shared is None:  # every seed was measured before: the report keeps the day they were measured
+        report = build_report(args, recipe, runs)
+        write_outputs(report, args.output)  # after every seed: partial results survive an interruption
+    if shared is None:  # every seed was measured before: the report is rewritten with the day they were measured
+        report = build_report(args, recipe, runs)
         report["date"] = json.loads(args.output.with_suffix(".json").read_text()).get("date", report["date"])
-    write_outputs(report, args.output)
+        write_outputs(report, args.output)
     print(markdown(report))
     return 0
 
